@@ -1,0 +1,32 @@
+"""otgen: optimal transport and OT-based generative modelling.
+
+Layers (imports only point down): :mod:`otgen.ot` (exact, entropic and kernel
+OT), :mod:`otgen.models` (penalised-OT generative models and their trainer),
+:mod:`otgen.theory` (numerical checks of the theory).
+"""
+
+from otgen.ot import (
+    Cost,
+    GaussianW2,
+    OTResult,
+    TransportPlan,
+    cost_matrix,
+    emd,
+    exact_ot,
+    gaussian_w2,
+    wasserstein,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cost",
+    "GaussianW2",
+    "OTResult",
+    "TransportPlan",
+    "cost_matrix",
+    "emd",
+    "exact_ot",
+    "gaussian_w2",
+    "wasserstein",
+]

@@ -1,0 +1,18 @@
+"""Layer 1 of otgen: optimal transport and kernel discrepancies (no training code)."""
+
+from otgen.ot.costs import Cost, cost_matrix
+from otgen.ot.exact import emd, exact_ot, wasserstein
+from otgen.ot.gaussian import GaussianW2, gaussian_w2
+from otgen.ot.result import OTResult, TransportPlan
+
+__all__ = [
+    "Cost",
+    "GaussianW2",
+    "OTResult",
+    "TransportPlan",
+    "cost_matrix",
+    "emd",
+    "exact_ot",
+    "gaussian_w2",
+    "wasserstein",
+]

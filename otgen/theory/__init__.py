@@ -1,0 +1,1 @@
+"""Layer 3 of otgen: numerical checks of the theory against exact OT."""
