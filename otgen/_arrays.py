@@ -13,7 +13,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-ArrayLike = Union[np.ndarray, torch.Tensor, Any]
+ArrayLike = Union[np.ndarray, torch.Tensor, Any]  # noqa: UP007 (runtime alias)
 
 __all__ = ["ArrayLike", "is_torch", "to_tensor", "to_output", "scalar_output"]
 

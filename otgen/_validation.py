@@ -160,8 +160,7 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     if not (math.isfinite(v) and ok):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(
-            f"{name} must be finite and {bound} (got {value!r}); "
-            f"pass a value {bound}."
+            f"{name} must be finite and {bound} (got {value!r}); pass a value {bound}."
         )
     return v
 
@@ -208,7 +207,6 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))} "
-            f"(got {value!r})."
+            f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})."
         )
     return value

@@ -8,7 +8,8 @@ Every O(n m) sum in otgen goes through this module, so that the algorithms
   compiler, any size.
 - ``"keops"``: pykeops LazyTensors (compiled on first use); CPU or CUDA.
 
-Only this module imports pykeops, lazily.
+Only this module imports pykeops, lazily, through
+:func:`otgen._imports.quiet_import` (pykeops prints notes on standard output).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import functools
 from typing import Literal
 
 import torch
+
+from otgen._imports import quiet_import
 
 __all__ = ["Backend", "keops_available", "choose_backend", "row_chunks"]
 
@@ -34,7 +37,7 @@ CHUNK_PAIRS = 4_000_000
 def keops_available() -> bool:
     """True if pykeops imports (it may still need to compile on first use)."""
     try:
-        import pykeops  # noqa: F401
+        quiet_import("pykeops")
     except ImportError:
         return False
     return True

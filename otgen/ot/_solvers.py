@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from otgen._imports import quiet_import
+
 __all__ = ["Solution", "network_simplex", "assignment", "fill_zero_weight_duals"]
 
 # POT's network simplex counts iterations in a uint64; this cap is never reached
@@ -53,8 +55,7 @@ def network_simplex(
     a: np.ndarray, b: np.ndarray, C: np.ndarray, max_iter: int | None = None
 ) -> Solution:
     """Solve by POT's C++ network simplex (any weights, n != m)."""
-    from ot.lp.emd_wrap import emd_c
-
+    emd_c = quiet_import("ot.lp.emd_wrap").emd_c
     cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
     b = b * (a.sum() / b.sum())  # equal masses to the last bit, as the C++ requires
     C = np.ascontiguousarray(C, dtype=np.float64)

@@ -85,7 +85,7 @@ class Cost:
 
     @property
     def is_sqeuclidean(self) -> bool:
-        """True for :math:`\\|x-y\\|_2^2`."""
+        r"""True for the squared Euclidean cost."""
         return self.fn is None and self.q == 2 and self.p == 2
 
     def pairwise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -130,13 +130,13 @@ class Cost:
 def resolve_cost(
     cost: CostLike = "sqeuclidean", *, p: float | None = None, q: float = 2.0
 ) -> Cost:
-    """Turn a cost specification into a :class:`Cost`.
+    r"""Turn a cost specification into a :class:`Cost`.
 
     Parameters
     ----------
     cost : {"sqeuclidean", "euclidean", "minkowski"}, Cost or callable
-        ``"sqeuclidean"`` is :math:`\\|x-y\\|_2^2`; ``"euclidean"`` is
-        :math:`\\|x-y\\|_2`; ``"minkowski"`` is :math:`\\|x-y\\|_q^p` (give
+        ``"sqeuclidean"`` is :math:`\|x-y\|_2^2`; ``"euclidean"`` is
+        :math:`\|x-y\|_2`; ``"minkowski"`` is :math:`\|x-y\|_q^p` (give
         ``q`` and ``p``); a callable ``fn(x, y) -> (n, m)`` is used as is.
     p : float, optional
         Power for ``"minkowski"`` (default 1).

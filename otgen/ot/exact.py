@@ -45,8 +45,9 @@ def _np64(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64, copy=False)
 
 
-def _solve_matrix(a: np.ndarray, b: np.ndarray, C: np.ndarray, solver: str,
-                  max_iter: int | None) -> Solution:
+def _solve_matrix(
+    a: np.ndarray, b: np.ndarray, C: np.ndarray, solver: str, max_iter: int | None
+) -> Solution:
     n, m = C.shape
     square_uniform = n == m and is_uniform(a) and is_uniform(b)
     if solver == "assignment":
@@ -66,10 +67,19 @@ def _solve_matrix(a: np.ndarray, b: np.ndarray, C: np.ndarray, solver: str,
     return network_simplex(a, b, C, max_iter)
 
 
-def _finish(sol: Solution, *, a: torch.Tensor, b: torch.Tensor,
-            x: torch.Tensor | None, y: torch.Tensor | None,
-            C_t: torch.Tensor | None, C64: np.ndarray | None, cost: Cost,
-            as_torch: bool, cost_name: str) -> OTResult:
+def _finish(
+    sol: Solution,
+    *,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    C_t: torch.Tensor | None,
+    C64: np.ndarray | None,
+    cost: Cost,
+    as_torch: bool,
+    cost_name: str,
+) -> OTResult:
     like = a
     dtype, device = like.dtype, like.device
     a64, b64 = _np64(a), _np64(b)
@@ -103,8 +113,9 @@ def _finish(sol: Solution, *, a: torch.Tensor, b: torch.Tensor,
         rows = np.asarray(sol.rows, dtype=np.int64)
         cols = np.asarray(sol.cols, dtype=np.int64)
         np_dtype = a64.dtype if dtype == torch.float64 else np.float32
-        plan = TransportPlan(rows, cols, sol.vals.astype(np_dtype),
-                             (a.shape[0], b.shape[0]))
+        plan = TransportPlan(
+            rows, cols, sol.vals.astype(np_dtype), (a.shape[0], b.shape[0])
+        )
         f, g = sol.f.astype(np_dtype), sol.g.astype(np_dtype)
         value = sol.value
     desc = f"transport cost sum_ij P_ij C_ij, C = {cost_name}"
@@ -115,15 +126,27 @@ def _finish(sol: Solution, *, a: torch.Tensor, b: torch.Tensor,
     elif cost.fn is None:
         desc += f" (= W_{cost.p:g}^{cost.p:g} for the {cost.q:g}-norm)"
     return OTResult(
-        value=value, plan=plan, f=f, g=g, solver=sol.solver,
-        converged=sol.converged, duality_gap=gap, max_dual_violation=viol,
-        cost=cost_name, value_description=desc, n_iter=sol.n_iter,
+        value=value,
+        plan=plan,
+        f=f,
+        g=g,
+        solver=sol.solver,
+        converged=sol.converged,
+        duality_gap=gap,
+        max_dual_violation=viol,
+        cost=cost_name,
+        value_description=desc,
+        n_iter=sol.n_iter,
     )
 
 
 def emd(
-    a: ArrayLike | None, b: ArrayLike | None, C: ArrayLike, *,
-    solver: Solver = "auto", max_iter: int | None = None,
+    a: ArrayLike | None,
+    b: ArrayLike | None,
+    C: ArrayLike,
+    *,
+    solver: Solver = "auto",
+    max_iter: int | None = None,
 ) -> OTResult:
     r"""Exact OT for a given cost matrix (the earth mover's problem).
 
@@ -180,14 +203,30 @@ def emd(
     check_choice(solver, "solver", _SOLVERS[:3])
     C64 = _np64(Ct)
     sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
-    return _finish(sol, a=ta, b=tb, x=None, y=None, C_t=Ct, C64=C64,
-                   cost=Cost(), as_torch=as_torch, cost_name=_GIVEN)
+    return _finish(
+        sol,
+        a=ta,
+        b=tb,
+        x=None,
+        y=None,
+        C_t=Ct,
+        C64=C64,
+        cost=Cost(),
+        as_torch=as_torch,
+        cost_name=_GIVEN,
+    )
 
 
 def exact_ot(
-    x: ArrayLike, y: ArrayLike, a: ArrayLike | None = None,
-    b: ArrayLike | None = None, *, cost: CostLike = "sqeuclidean",
-    p: float | None = None, q: float = 2.0, solver: Solver = "auto",
+    x: ArrayLike,
+    y: ArrayLike,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    *,
+    cost: CostLike = "sqeuclidean",
+    p: float | None = None,
+    q: float = 2.0,
+    solver: Solver = "auto",
     max_iter: int | None = None,
 ) -> OTResult:
     r"""Exact OT between two weighted point clouds.
@@ -253,8 +292,18 @@ def exact_ot(
         )
     if line and solver in ("auto", "sorted_1d"):
         sol = sorted_1d(_np64(tx)[:, 0], _np64(ty)[:, 0], _np64(ta), _np64(tb), c.p)
-        return _finish(sol, a=ta, b=tb, x=tx, y=ty, C_t=None, C64=None, cost=c,
-                       as_torch=as_torch, cost_name=c.name)
+        return _finish(
+            sol,
+            a=ta,
+            b=tb,
+            x=tx,
+            y=ty,
+            C_t=None,
+            C64=None,
+            cost=c,
+            as_torch=as_torch,
+            cost_name=c.name,
+        )
     # A callable cost is differentiated through its matrix; a named cost on the
     # plan's support only (cheaper), so its matrix is built without a graph.
     needs_graph = c.fn is not None and torch.is_grad_enabled()
@@ -262,13 +311,28 @@ def exact_ot(
         Ct = c.pairwise(tx, ty)
     C64 = _np64(Ct)
     sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
-    return _finish(sol, a=ta, b=tb, x=tx, y=ty, C_t=Ct if needs_graph else None,
-                   C64=C64, cost=c, as_torch=as_torch, cost_name=c.name)
+    return _finish(
+        sol,
+        a=ta,
+        b=tb,
+        x=tx,
+        y=ty,
+        C_t=Ct if needs_graph else None,
+        C64=C64,
+        cost=c,
+        as_torch=as_torch,
+        cost_name=c.name,
+    )
 
 
 def wasserstein(
-    x: ArrayLike, y: ArrayLike, p: float = 2, a: ArrayLike | None = None,
-    b: ArrayLike | None = None, *, method: Literal["auto", "exact"] = "auto",
+    x: ArrayLike,
+    y: ArrayLike,
+    p: float = 2,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    *,
+    method: Literal["auto", "exact"] = "auto",
     **kwargs: Any,
 ):
     r"""The Wasserstein distance :math:`W_p` (the p-th root), for any p >= 1.
@@ -306,8 +370,10 @@ def wasserstein(
     pv = check_p(p)
     check_choice(method, "method", ("auto", "exact"))
     as_torch = is_torch(x, y, a, b)
-    needs_grad = as_torch and torch.is_grad_enabled() and any(
-        isinstance(t, torch.Tensor) and t.requires_grad for t in (x, y, a, b)
+    needs_grad = (
+        as_torch
+        and torch.is_grad_enabled()
+        and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (x, y, a, b))
     )
     if not needs_grad and not kwargs:
         tx, ty = check_points(x, y)
@@ -320,8 +386,13 @@ def wasserstein(
                 check_same_mass(ta, tb)
             xs = tx[:, 0].detach().cpu().numpy()
             ys = ty[:, 0].detach().cpu().numpy()
-            val = sorted_1d_value(xs, ys, None if ta is None else _np64(ta),
-                                  None if tb is None else _np64(tb), pv)
+            val = sorted_1d_value(
+                xs,
+                ys,
+                None if ta is None else _np64(ta),
+                None if tb is None else _np64(tb),
+                pv,
+            )
             w = max(val, 0.0) ** (1.0 / pv)
             if as_torch:
                 return torch.tensor(w, dtype=tx.dtype, device=tx.device)

@@ -34,8 +34,11 @@ def sqrtm_psd(S: torch.Tensor, power: float = 0.5) -> torch.Tensor:
     w, V = _eigh_psd(S)
     if power < 0:
         tol = w.amax(-1, keepdim=True) * S.shape[-1] * torch.finfo(S.dtype).eps
-        wp = torch.where(w > tol, w.clamp_min(torch.finfo(S.dtype).tiny) ** power,
-                         torch.zeros_like(w))
+        wp = torch.where(
+            w > tol,
+            w.clamp_min(torch.finfo(S.dtype).tiny) ** power,
+            torch.zeros_like(w),
+        )
     else:
         wp = w**power
     return (V * wp[..., None, :]) @ V.transpose(-1, -2)
@@ -168,7 +171,9 @@ def gaussian_w2(
     if as_torch:
         return GaussianW2(value, distance, A, tm1, tm2)
     if value.ndim == 0:
-        return GaussianW2(float(value), float(distance), A.numpy(), tm1.numpy(),
-                          tm2.numpy())
-    return GaussianW2(value.numpy(), distance.numpy(), A.numpy(), tm1.numpy(),
-                      tm2.numpy())
+        return GaussianW2(
+            float(value), float(distance), A.numpy(), tm1.numpy(), tm2.numpy()
+        )
+    return GaussianW2(
+        value.numpy(), distance.numpy(), A.numpy(), tm1.numpy(), tm2.numpy()
+    )

@@ -77,7 +77,7 @@ def _merge(x, y, a, b, p, with_plan):
 
 
 def _fill_unvisited(f, visited, g, xs, ys, p, chunk=1024):
-    """c-transform for points of zero mass (absent from the staircase), in place.
+    r"""c-transform for points of zero mass (absent from the staircase), in place.
 
     :math:`f_i = \min_j |x_i - y_j|^p - g_j` keeps the certificate feasible.
     """

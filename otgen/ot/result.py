@@ -53,10 +53,12 @@ class TransportPlan:
     def marginals(self):
         """Row and column sums ``(P 1, P^T 1)``."""
         if isinstance(self.values, torch.Tensor):
-            r = torch.zeros(self.shape[0], dtype=self.values.dtype,
-                            device=self.values.device)
-            c = torch.zeros(self.shape[1], dtype=self.values.dtype,
-                            device=self.values.device)
+            r = torch.zeros(
+                self.shape[0], dtype=self.values.dtype, device=self.values.device
+            )
+            c = torch.zeros(
+                self.shape[1], dtype=self.values.dtype, device=self.values.device
+            )
             return r.index_add(0, self.rows, self.values), c.index_add(
                 0, self.cols, self.values
             )
