@@ -59,7 +59,12 @@ def network_simplex(
     cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
     b = b * (a.sum() / b.sum())  # equal masses to the last bit, as the C++ requires
     C = np.ascontiguousarray(C, dtype=np.float64)
-    G, _, f, g, code = emd_c(a, b, C, cap, 1, None, None)
+    # The C++ solver reports a 1 x 1 problem (after it drops zero weights) with
+    # a negative cost as infeasible; a constant shift changes neither the plan
+    # nor the certificate (f shifts by the same constant).
+    shift = min(float(C.min()), 0.0)
+    Cs = C - shift if shift < 0 else C
+    G, _, f, g, code = emd_c(a, b, Cs, cap, 1, None, None)
     if code in (0, 2):  # infeasible or unbounded: impossible after validation
         raise RuntimeError(
             f"the network simplex reported an infeasible or unbounded problem "
@@ -76,7 +81,7 @@ def network_simplex(
         )
     rows, cols = np.nonzero(G)
     vals = G[rows, cols]
-    f, g = np.array(f, dtype=np.float64), np.array(g, dtype=np.float64)
+    f, g = np.array(f, dtype=np.float64) + shift, np.array(g, dtype=np.float64)
     fill_zero_weight_duals(a, b, C, f, g)
     value = float(np.dot(vals, C[rows, cols]))
     return Solution(rows, cols, vals, f, g, value, "network_simplex", converged)
