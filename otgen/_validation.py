@@ -121,11 +121,12 @@ def check_weights(
     t = t.to(like.dtype)
     if bool((t < 0).any()):
         i = int(torch.nonzero(t < 0)[0])
+        bad = float(t[i].detach())
         raise ValueError(
-            f"{name} must be non-negative (got {name}[{i}] = {float(t[i]):.6g}); "
+            f"{name} must be non-negative (got {name}[{i}] = {bad:.6g}); "
             "weights are masses: clip or remove negative entries."
         )
-    total = float(t.sum())
+    total = float(t.detach().sum())
     if not total > 0:
         raise ValueError(
             f"{name} must have positive total mass (got sum {total:.6g}); "
@@ -138,7 +139,7 @@ def check_same_mass(
     a: torch.Tensor, b: torch.Tensor, names: tuple[str, str] = ("a", "b")
 ) -> None:
     """Raise unless ``a`` and ``b`` have equal total mass (relative tolerance)."""
-    sa, sb = float(a.sum()), float(b.sum())
+    sa, sb = float(a.detach().sum()), float(b.detach().sum())
     tol = 1e-6 if a.dtype == torch.float64 else 1e-4
     if abs(sa - sb) > tol * max(abs(sa), abs(sb)):
         raise ValueError(

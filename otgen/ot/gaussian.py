@@ -84,6 +84,7 @@ def _check_cov(S: torch.Tensor, name: str, d: int) -> None:
             f"{tuple(S.shape)}); pass covariance matrices of the means' dimension."
         )
     check_finite(S, name)
+    S = S.detach()  # checks only: no graph (float() of a graph tensor warns)
     asym = float((S - S.transpose(-1, -2)).abs().max())
     scale = max(float(S.abs().max()), 1e-300)
     if asym > 1e-6 * scale:
