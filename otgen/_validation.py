@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from otgen._arrays import ArrayLike, to_tensor
@@ -30,9 +31,17 @@ def _describe(t: torch.Tensor) -> str:
     return f"shape {tuple(t.shape)}"
 
 
+def _all_finite(t: torch.Tensor) -> bool:
+    if t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64):
+        # NumPy's single-threaded scan: torch's parallel one is 10-400x slower
+        # when other processes hold the cores (0.1 s for 1e6 entries measured).
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
+
+
 def check_finite(t: torch.Tensor, name: str) -> None:
     """Raise if ``t`` holds NaN or inf."""
-    if t.numel() and not bool(torch.isfinite(t).all()):
+    if t.numel() and not _all_finite(t):
         bad = ~torch.isfinite(t)
         n_bad = int(bad.sum())
         first = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
