@@ -1,1 +1,41 @@
-"""Layer 3 of otgen: numerical checks of the theory against exact OT."""
+"""Layer 3 of otgen: numerical checks of the theory against exact OT.
+
+- :mod:`otgen.theory.lp`: discrete solvers (Theorem A encoder LP, W_c-dagger,
+  POT values for W_1, TV and MMD² penalties, Kantorovich-Rubinstein and Prop. W
+  duals, the c-transform critic);
+- :mod:`otgen.theory.gaussian`, :mod:`otgen.theory.continuous`: closed forms,
+  the posterior-mean decoder, the VAE decomposition, GAN identities;
+- :mod:`otgen.theory.checks`: one check per statement of PAPER.md section 5,
+  a registry and :func:`run_checks`; :mod:`otgen.theory.report`: table, figures
+  and markdown report (``otgen verify``).
+
+This layer imports :mod:`otgen.ot` only, never :mod:`otgen.models`.
+"""
+
+from otgen.theory.checks import CHECKS, CheckResult, run_checks
+from otgen.theory.lp import (
+    c_transform_critic,
+    deterministic_encoder,
+    encoder_dual_lp,
+    encoder_lp,
+    kr_dual,
+    pot_mmd2,
+    pot_tv,
+    pot_w1,
+    pot_w1_dual,
+)
+
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "c_transform_critic",
+    "deterministic_encoder",
+    "encoder_dual_lp",
+    "encoder_lp",
+    "kr_dual",
+    "pot_mmd2",
+    "pot_tv",
+    "pot_w1",
+    "pot_w1_dual",
+    "run_checks",
+]
