@@ -1,0 +1,96 @@
+r"""Figures of a training run (matplotlib, Agg backend, PNG files).
+
+- :func:`plot_samples`: data vs generated samples;
+- :func:`plot_codes`: codes :math:`\tilde z \sim Q_Z` vs prior samples;
+- :func:`plot_reconstructions`: data points joined to their reconstructions;
+- :func:`plot_curves`: logged loss terms against training steps.
+
+Only the first two coordinates are drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+__all__ = ["plot_codes", "plot_curves", "plot_reconstructions", "plot_samples"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _xy(t: torch.Tensor):
+    a = t.detach().cpu().double().flatten(1).numpy()
+    if a.shape[1] == 1:
+        return a[:, 0], 0 * a[:, 0]
+    return a[:, 0], a[:, 1]
+
+
+def _pair(a, b, labels, title, path):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharex=True, sharey=True)
+    for ax, t, lab, col in zip(axes, (a, b), labels, ("tab:blue", "tab:orange")):
+        ax.scatter(*_xy(t), s=2, alpha=0.5, color=col)
+        ax.set_title(lab)
+        ax.set_aspect("equal", adjustable="box")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_samples(data: torch.Tensor, generated: torch.Tensor, path) -> Path:
+    """Held-out data next to generated samples."""
+    return _pair(data, generated, ("data", "generated"), "data vs model", path)
+
+
+def plot_codes(codes: torch.Tensor, prior: torch.Tensor, path) -> Path:
+    """Codes of held-out data next to prior samples (first two latent axes)."""
+    return _pair(codes, prior, ("codes Q_Z", "prior P_Z"), "latent space", path)
+
+
+def plot_reconstructions(
+    data: torch.Tensor, recon: torch.Tensor, path, *, n_lines: int = 200
+) -> Path:
+    """Data (blue), reconstructions (orange), a segment joining each pair."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    (x0, y0), (x1, y1) = _xy(data), _xy(recon)
+    k = min(n_lines, len(x0))
+    ax.plot([x0[:k], x1[:k]], [y0[:k], y1[:k]], color="0.7", lw=0.5)
+    ax.scatter(x0, y0, s=2, color="tab:blue", label="data")
+    ax.scatter(x1, y1, s=2, color="tab:orange", label="G(E(x))")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best", markerscale=4)
+    ax.set_title("reconstructions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_curves(history: Sequence[dict], path) -> Path:
+    """Each logged term (per group) against the step, symlog y axis."""
+    plt = _plt()
+    keys = sorted({k for h in history for k in h if "/" in k})
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = [h["step"] for h in history]
+    for k in keys:
+        ax.plot(steps, [h.get(k, float("nan")) for h in history], label=k, lw=1)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    ax.set_title("training curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

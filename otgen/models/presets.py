@@ -1,0 +1,554 @@
+r"""Presets: the models of PAPER.md built from interchangeable pieces.
+
+================  ============================================================
+preset            pieces
+================  ============================================================
+``wae_mmd``       deterministic encoder/decoder, squared cost, IMQ MMD²
+                  (Algorithm 2)
+``wae_gan``       as ``wae_mmd`` with a latent GAN, critic loss times
+                  :math:`\lambda` (Algorithm 1)
+``aae``           squared cost, deterministic encoder, latent GAN with an
+                  unscaled critic loss (Makhzani et al. 2016; Prop. AAE)
+``vae``           Gaussian encoder, Gaussian or Bernoulli likelihood, per-sample
+                  KL, :math:`\lambda = 1` (Kingma & Welling 2014)
+``beta_vae``      ``vae`` with :math:`\lambda = \beta` (default 4)
+``wgan_gp``       generator and data-space critic, gradient penalty 10,
+                  ``n_critic = 5`` (Gulrajani et al. 2017)
+``wae_sinkhorn``  WAE with a debiased Sinkhorn divergence penalty
+``wae_exact``     WAE with the exact minibatch :math:`W_1` penalty and
+                  Euclidean cost (the exact penalty of Prop. P6)
+================  ============================================================
+
+Every preset takes the data dimension ``d_x`` and JSON-serialisable options;
+the model keeps them in ``model.config`` so that :func:`build` rebuilds it
+(checkpoints store that config, never pickled objects). Weights are
+initialised from ``seed`` without touching torch's global generator.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from otgen.models.autoencoder import PenalisedAutoEncoder
+from otgen.models.base import GenerativeModel
+from otgen.models.nets import (
+    BernoulliDecoder,
+    DeterministicDecoder,
+    DeterministicEncoder,
+    GaussianDecoder,
+    GaussianEncoder,
+    ImplicitEncoder,
+    mlp,
+)
+from otgen.models.penalties import (
+    AdversarialPenalty,
+    ExactOTPenalty,
+    KLPenalty,
+    LatentPenalty,
+    MMDPenalty,
+    SinkhornPenalty,
+)
+from otgen.models.priors import make_prior
+from otgen.models.wgan import WGANGP
+
+__all__ = [
+    "PRESETS",
+    "aae",
+    "beta_vae",
+    "build",
+    "vae",
+    "wae_exact",
+    "wae_gan",
+    "wae_mmd",
+    "wae_sinkhorn",
+    "wgan_gp",
+]
+
+HIDDEN = (128, 128, 128)
+
+
+def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` with torch's CPU generator seeded, restoring it afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn()
+
+
+def _autoencoder(
+    d_x: int,
+    penalty: Callable[[int], LatentPenalty],
+    *,
+    d_z: int,
+    hidden: Sequence[int],
+    encoder: str,
+    decoder: str,
+    prior: str,
+    prior_std: float,
+    cost: str,
+    lam: float,
+    recon_scale: float,
+    lr: float,
+    betas: Sequence[float],
+    seed: int,
+    encoder_noise: float = 0.0,
+    noise_dim: int = 2,
+    decoder_sigma: float = 1.0,
+    learn_sigma: bool = False,
+) -> PenalisedAutoEncoder:
+    if not isinstance(d_x, int) or d_x < 1:
+        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
+    opts = {"std": prior_std} if prior == "gaussian" else {}
+    p = make_prior(prior, d_z=d_z, **opts)
+
+    def make() -> PenalisedAutoEncoder:
+        if encoder == "deterministic":
+            enc = DeterministicEncoder(mlp(d_x, d_z, hidden), input_noise=encoder_noise)
+        elif encoder == "gaussian":
+            enc = GaussianEncoder(mlp(d_x, 2 * d_z, hidden))
+        elif encoder == "implicit":
+            enc = ImplicitEncoder(
+                mlp(d_x + noise_dim, d_z, hidden), noise_dim=noise_dim
+            )
+        else:
+            raise ValueError(
+                "encoder must be 'deterministic', 'gaussian' or 'implicit' (got "
+                f"{encoder!r})."
+            )
+        net = mlp(d_z, d_x, hidden)
+        if decoder == "deterministic":
+            dec = DeterministicDecoder(net)
+        elif decoder == "gaussian":
+            dec = GaussianDecoder(net, sigma=decoder_sigma, learn_sigma=learn_sigma)
+        elif decoder == "bernoulli":
+            dec = BernoulliDecoder(net)
+        else:
+            raise ValueError(
+                "decoder must be 'deterministic', 'gaussian' or 'bernoulli' (got "
+                f"{decoder!r})."
+            )
+        return PenalisedAutoEncoder(
+            enc,
+            dec,
+            p,
+            penalty(d_z),
+            cost=cost,
+            lam=lam,
+            recon_scale=recon_scale,
+            lr=lr,
+            betas=betas,
+        )
+
+    return _seeded(seed, make)
+
+
+def _record(
+    model: GenerativeModel, name: str, d_x: int, local: dict
+) -> GenerativeModel:
+    opts = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in local.items()
+        if k != "d_x"
+    }
+    model.config = {"preset": name, "d_x": d_x, "options": opts}
+    return model
+
+
+def wae_mmd(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    lam: float = 10.0,
+    recon_scale: float = 1.0,
+    kernel: str = "imq",
+    scales: Sequence[float] = (1.0,),
+    estimator: str = "all_pairs",
+    penalty: str = "mmd2",
+    cost: str = "squared",
+    encoder: str = "deterministic",
+    prior: str = "gaussian",
+    prior_std: float = 1.0,
+    encoder_noise: float = 0.0,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""WAE-MMD (PAPER.md Algorithm 2).
+
+    Squared cost plus :math:`\lambda` MMD² with the IMQ kernel,
+    :math:`C = 2 d_z \sigma_z^2`.
+
+    Examples
+    --------
+    >>> m = wae_mmd(2, d_z=2, seed=0)
+    >>> m.config["preset"], m.lam, m.recon_scale
+    ('wae_mmd', 10.0, 1.0)
+    """
+    local = dict(locals())
+    model = _autoencoder(
+        d_x,
+        lambda dz: MMDPenalty(
+            kernel=kernel, scales=scales, estimator=estimator, penalty=penalty
+        ),
+        d_z=d_z,
+        hidden=hidden,
+        encoder=encoder,
+        decoder="deterministic",
+        prior=prior,
+        prior_std=prior_std,
+        cost=cost,
+        lam=lam,
+        recon_scale=recon_scale,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+        encoder_noise=encoder_noise,
+    )
+    return _record(model, "wae_mmd", d_x, local)
+
+
+def wae_gan(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    lam: float = 1.0,
+    recon_scale: float = 1.0,
+    cost: str = "squared",
+    encoder: str = "deterministic",
+    prior: str = "gaussian",
+    prior_std: float = 1.0,
+    critic_hidden: Sequence[int] = HIDDEN,
+    generator_loss: str = "non_saturating",
+    prior_trick: bool = False,
+    gradient_penalty: float = 0.0,
+    critic_lr: float = 5e-4,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""WAE-GAN (PAPER.md Algorithm 1).
+
+    Latent critic trained on :math:`\lambda \cdot` the GAN objective;
+    non-saturating encoder loss.
+
+    Examples
+    --------
+    >>> wae_gan(2, seed=0).update_groups()[0].name
+    'critic'
+    """
+    local = dict(locals())
+    model = _autoencoder(
+        d_x,
+        lambda dz: AdversarialPenalty(
+            dz,
+            hidden=critic_hidden,
+            generator_loss=generator_loss,
+            prior_trick=prior_trick,
+            gradient_penalty=gradient_penalty,
+            critic_scale="lambda",
+            lr=critic_lr,
+            betas=betas,
+        ),
+        d_z=d_z,
+        hidden=hidden,
+        encoder=encoder,
+        decoder="deterministic",
+        prior=prior,
+        prior_std=prior_std,
+        cost=cost,
+        lam=lam,
+        recon_scale=recon_scale,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "wae_gan", d_x, local)
+
+
+def aae(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    lam: float = 1.0,
+    prior_std: float = 1.0,
+    critic_hidden: Sequence[int] = HIDDEN,
+    critic_lr: float = 5e-4,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""Adversarial auto-encoder (Makhzani et al. 2016).
+
+    :math:`\|x - G(E(x))\|^2` plus :math:`\lambda` times a non-saturating
+    latent GAN whose critic loss is not scaled.
+
+    Its encoder/decoder loss equals WAE-GAN's with squared cost and the same
+    :math:`\lambda` (PAPER.md Prop. AAE).
+
+    Examples
+    --------
+    >>> aae(2).penalty.critic_scale
+    'one'
+    """
+    local = dict(locals())
+    model = _autoencoder(
+        d_x,
+        lambda dz: AdversarialPenalty(
+            dz, hidden=critic_hidden, critic_scale="one", lr=critic_lr, betas=betas
+        ),
+        d_z=d_z,
+        hidden=hidden,
+        encoder="deterministic",
+        decoder="deterministic",
+        prior="gaussian",
+        prior_std=prior_std,
+        cost="squared",
+        lam=lam,
+        recon_scale=1.0,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "aae", d_x, local)
+
+
+def vae(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    beta: float = 1.0,
+    likelihood: str = "gaussian",
+    decoder_sigma: float = 0.1,
+    learn_sigma: bool = False,
+    prior_std: float = 1.0,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.9, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""VAE (Kingma and Welling 2014).
+
+    Negative ELBO :math:`\mathbb{E}[-\log p_G(x|z)] + \beta\,
+    \mathrm{KL}(Q(Z|x)\|P_Z)` (:math:`\beta = 1`; PAPER.md Prop. V).
+
+    ``likelihood="gaussian"`` (:math:`\sigma` fixed at ``decoder_sigma`` or
+    learned) or ``"bernoulli"`` (data in [0, 1]). By Prop. V1, with a fixed
+    :math:`\sigma` it is POT-like with squared cost and :math:`\lambda =
+    2\sigma^2`.
+
+    Examples
+    --------
+    >>> vae(2).penalty.is_divergence
+    False
+    """
+    local = dict(locals())
+    if likelihood not in ("gaussian", "bernoulli"):
+        raise ValueError(
+            f"likelihood must be 'gaussian' or 'bernoulli' (got {likelihood!r})."
+        )
+    model = _autoencoder(
+        d_x,
+        lambda dz: KLPenalty(),
+        d_z=d_z,
+        hidden=hidden,
+        encoder="gaussian",
+        decoder=likelihood,
+        prior="gaussian",
+        prior_std=prior_std,
+        cost=likelihood,
+        lam=beta,
+        recon_scale=1.0,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+        decoder_sigma=decoder_sigma,
+        learn_sigma=learn_sigma,
+    )
+    return _record(model, "vae", d_x, local)
+
+
+def beta_vae(d_x: int, *, beta: float = 4.0, **options: Any) -> PenalisedAutoEncoder:
+    r""":math:`\beta`-VAE (Higgins et al. 2017): :func:`vae` with :math:`\beta`.
+
+    Examples
+    --------
+    >>> beta_vae(2).lam
+    4.0
+    """
+    model = vae(d_x, beta=beta, **options)
+    model.config["preset"] = "beta_vae"
+    return model
+
+
+def wgan_gp(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    critic_hidden: Sequence[int] = HIDDEN,
+    prior_std: float = 1.0,
+    gp_weight: float = 10.0,
+    n_critic: int = 5,
+    lr: float = 1e-4,
+    betas: Sequence[float] = (0.0, 0.9),
+    seed: int = 0,
+) -> WGANGP:
+    r"""WGAN-GP (Gulrajani et al. 2017).
+
+    Generator :math:`G` and data-space critic, :math:`\lambda_{GP}
+    = 10`, 5 critic updates per step, Adam(1e-4, (0, 0.9)).
+
+    Examples
+    --------
+    >>> [g.n_updates for g in wgan_gp(2).update_groups()]
+    [5, 1]
+    """
+    local = dict(locals())
+    prior = make_prior("gaussian", d_z=d_z, std=prior_std)
+
+    def make() -> WGANGP:
+        return WGANGP(
+            mlp(d_z, d_x, hidden),
+            mlp(d_x, 1, critic_hidden),
+            prior,
+            gp_weight=gp_weight,
+            n_critic=n_critic,
+            lr=lr,
+            betas=betas,
+        )
+
+    return _record(_seeded(seed, make), "wgan_gp", d_x, local)
+
+
+def wae_sinkhorn(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    lam: float = 10.0,
+    recon_scale: float = 1.0,
+    eps: float | None = None,
+    rel_eps: float = 0.05,
+    p: int = 2,
+    cost: str = "squared",
+    prior_std: float = 1.0,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""WAE with the debiased Sinkhorn divergence :math:`S_\varepsilon(Q_Z, P_Z)`.
+
+    Examples
+    --------
+    >>> wae_sinkhorn(2).penalty.name
+    'sinkhorn'
+    """
+    local = dict(locals())
+    model = _autoencoder(
+        d_x,
+        lambda dz: SinkhornPenalty(eps=eps, rel_eps=rel_eps, p=p),
+        d_z=d_z,
+        hidden=hidden,
+        encoder="deterministic",
+        decoder="deterministic",
+        prior="gaussian",
+        prior_std=prior_std,
+        cost=cost,
+        lam=lam,
+        recon_scale=recon_scale,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "wae_sinkhorn", d_x, local)
+
+
+def wae_exact(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    lam: float = 10.0,
+    recon_scale: float = 1.0,
+    p: float = 1.0,
+    cost: str = "euclidean",
+    prior_std: float = 1.0,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> PenalisedAutoEncoder:
+    r"""WAE with the exact minibatch :math:`W_p` penalty.
+
+    Default :math:`p = 1` with Euclidean cost: the exact penalty of PAPER.md
+    Prop. P6 once :math:`\lambda` exceeds the decoder's Lipschitz constant.
+
+    Examples
+    --------
+    >>> wae_exact(2).penalty.p
+    1.0
+    """
+    local = dict(locals())
+    model = _autoencoder(
+        d_x,
+        lambda dz: ExactOTPenalty(p=p),
+        d_z=d_z,
+        hidden=hidden,
+        encoder="deterministic",
+        decoder="deterministic",
+        prior="gaussian",
+        prior_std=prior_std,
+        cost=cost,
+        lam=lam,
+        recon_scale=recon_scale,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "wae_exact", d_x, local)
+
+
+PRESETS: dict[str, Callable[..., GenerativeModel]] = {
+    "wae_mmd": wae_mmd,
+    "wae_gan": wae_gan,
+    "aae": aae,
+    "vae": vae,
+    "beta_vae": beta_vae,
+    "wgan_gp": wgan_gp,
+    "wae_sinkhorn": wae_sinkhorn,
+    "wae_exact": wae_exact,
+}
+
+
+def build(preset: str, d_x: int, **options: Any) -> GenerativeModel:
+    """Build a preset by name (``-`` and ``_`` are interchangeable).
+
+    Raises ValueError naming the preset and the options it accepts.
+
+    Examples
+    --------
+    >>> build("wae-mmd", 2, lam=5.0).lam
+    5.0
+    """
+    key = preset.replace("-", "_")
+    if key not in PRESETS:
+        raise ValueError(
+            f"model must be one of {', '.join(p.replace('_', '-') for p in PRESETS)}"
+            f" (got {preset!r})."
+        )
+    fn = PRESETS[key]
+    allowed = [k for k in inspect.signature(fn).parameters if k != "d_x"]
+    if key == "beta_vae":
+        allowed += [k for k in inspect.signature(vae).parameters if k != "d_x"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for model {key!r}; it accepts "
+            f"{', '.join(sorted(set(allowed)))}."
+        )
+    return fn(d_x, **options)
