@@ -57,7 +57,9 @@ def network_simplex(
     """Solve by POT's C++ network simplex (any weights, n != m)."""
     emd_c = quiet_import("ot.lp.emd_wrap").emd_c
     cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
-    b = b * (a.sum() / b.sum())  # equal masses to the last bit, as the C++ requires
+    # Equal masses to the last bit, as the C++ requires; the same arithmetic as
+    # POT's emd2, so both hand the solver identical bits (same pivots).
+    b = b * a.sum() / b.sum()
     C = np.ascontiguousarray(C, dtype=np.float64)
     # The C++ solver reports a 1 x 1 problem (after it drops zero weights) with
     # a negative cost as infeasible; a constant shift changes neither the plan
