@@ -82,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from otgen.cli import CLIError
     from otgen.theory.report import format_table, write_report
 
-    items = args.items if args.items is not None else list(CHECKS)
+    requested = args.items if args.items is not None else list(CHECKS)
+    items = [num for num in requested if not CHECKS[num].missing()]
+    not_run = list(_NOT_RUN) + [
+        f"{num} ({CHECKS[num].title}): needs {', '.join(CHECKS[num].missing())}"
+        for num in requested
+        if num not in items
+    ]
     t0 = time.perf_counter()
     with tqdm(
         total=len(items),
@@ -107,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             quick=args.quick,
             seconds=seconds,
-            skipped=_NOT_RUN,
+            skipped=not_run,
         )
     except OSError as err:
         raise CLIError(f"cannot write the report to {args.out}: {err}") from err
@@ -123,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                     "quick": args.quick,
                     "seconds": seconds,
                     "report": str(path),
-                    "not_run": list(_NOT_RUN),
+                    "not_run": not_run,
                     "checks": [r.as_dict() for r in results],
                 }
             )
@@ -133,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         _out(
             f"\n{len(results) - n_fail}/{len(results)} checks passed in "
             f"{seconds:.1f} s (seed {args.seed}, {'quick' if args.quick else 'full'}"
-            f" sizes); not run: item {_NOT_RUN[0]}. Report: {path}"
+            f" sizes). Report: {path}"
         )
+        for line in not_run:
+            _out(f"not run: item {line}")
     return 1 if n_fail else 0
