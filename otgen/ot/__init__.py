@@ -3,6 +3,13 @@
 from otgen.ot.costs import Cost, cost_matrix
 from otgen.ot.exact import emd, exact_ot, wasserstein
 from otgen.ot.gaussian import GaussianW2, gaussian_w2
+from otgen.ot.kernels import (
+    Kernel,
+    kernel_matrix,
+    median_heuristic,
+    wae_imq_scale,
+)
+from otgen.ot.mmd import MMDTestResult, mmd, mmd_test
 from otgen.ot.result import OTResult, TransportPlan
 
 __all__ = [
@@ -15,4 +22,11 @@ __all__ = [
     "exact_ot",
     "gaussian_w2",
     "wasserstein",
+    "Kernel",
+    "MMDTestResult",
+    "kernel_matrix",
+    "median_heuristic",
+    "mmd",
+    "mmd_test",
+    "wae_imq_scale",
 ]

@@ -15,13 +15,20 @@ Only this module imports pykeops, lazily, through
 from __future__ import annotations
 
 import functools
+import math
 from typing import Literal
 
 import torch
 
 from otgen._imports import quiet_import
 
-__all__ = ["Backend", "keops_available", "choose_backend", "row_chunks"]
+__all__ = [
+    "Backend",
+    "keops_available",
+    "choose_backend",
+    "row_chunks",
+    "kernel_matmul",
+]
 
 Backend = Literal["auto", "dense", "chunked", "keops"]
 BACKENDS = ("auto", "dense", "chunked", "keops")
@@ -74,3 +81,387 @@ def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
     step = max(1, pairs // max(m, 1))
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))
+
+
+# ---------------------------------------------------------------------------
+# Kernel sums (MMD): K @ V with K_ij = k(x_i, y_j), never storing K beyond a
+# block in the "chunked" and "keops" backends.
+# ---------------------------------------------------------------------------
+
+# Pairs per block of the chunked kernel sums. Smaller blocks fit in cache but
+# multiply the OpenMP synchronisations, which cost far more on a loaded CPU
+# (benchmarks/bench_mmd.py): 4e6 pairs, 16 MB in float32.
+KERNEL_CHUNK_PAIRS = 4_000_000
+
+
+def _needs_grad(*tensors: torch.Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors
+    )
+
+
+def _matmul(K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    # For a few columns, matrix-vector products beat one thin GEMM (MKL).
+    if V.shape[1] <= 4:
+        return torch.stack([K @ V[:, j] for j in range(V.shape[1])], 1)
+    return K @ V
+
+
+def _sym_block(
+    kernel,
+    xb: torch.Tensor,
+    xt: torch.Tensor,
+    vt: torch.Tensor,
+    vb: torch.Tensor,
+    inplace: bool,
+):
+    # Block rows [s, e) against columns [s, n) of the symmetric K(x, x): the
+    # rows' own sums and, by symmetry, the contributions to columns >= e.
+    kb = kernel.block(xb, xt, diag_offset=0, inplace=inplace)  # (B, n - s)
+    width = xb.shape[0]
+    return _matmul(kb, vt), _matmul(kb[:, width:].T, vb)  # (B, p), (n - e, p)
+
+
+def _rect_block(
+    kernel, xb: torch.Tensor, y: torch.Tensor, v: torch.Tensor, inplace: bool
+):
+    return _matmul(kernel.block(xb, y, inplace=inplace), v)  # (B, p)
+
+
+def kernel_matmul(
+    x: torch.Tensor,
+    V: torch.Tensor,
+    kernel,
+    backend: str,
+    y: torch.Tensor | None = None,
+    chunk_pairs: int | None = None,
+) -> torch.Tensor:
+    """Kernel sums ``K @ V``, ``K_ij = kernel(x_i, y_j)``, shape (n, p).
+
+    ``y=None`` means ``y = x``: self pairs get distance exactly 0 and the
+    chunked backend evaluates each pair once (upper-triangular blocks, used
+    twice by symmetry). ``kernel`` provides ``block(x, y, diag_offset,
+    inplace)`` (a torch Gram block) and ``lazy(x_i, y_j)`` (a KeOps formula),
+    as :class:`otgen.ot.kernels.Kernel` does. ``backend`` is resolved
+    ("dense", "chunked" or "keops", see :func:`choose_backend`).
+
+    Differentiable in ``x``, ``y`` and ``V``. The chunked backend recomputes
+    each block in the backward pass (activation checkpointing), so memory
+    stays bounded by one block with autograd too.
+    """
+    grad = _needs_grad(x, y, V)
+    if backend == "keops":
+        LazyTensor = quiet_import("pykeops.torch").LazyTensor
+
+        yy = x if y is None else y
+        x_i = LazyTensor(x.contiguous()[:, None, :])
+        y_j = LazyTensor(yy.contiguous()[None, :, :])
+        v_j = LazyTensor(V.contiguous()[None, :, :])
+        return (kernel.lazy(x_i, y_j) * v_j).sum(dim=1)
+    if backend == "dense":
+        if y is None:
+            return _matmul(kernel.block(x, x, diag_offset=0, inplace=not grad), V)
+        return _matmul(kernel.block(x, y, inplace=not grad), V)
+    if backend != "chunked":
+        raise ValueError(
+            f"backend must be 'dense', 'chunked' or 'keops' here (got {backend!r}); "
+            "resolve 'auto' with choose_backend first."
+        )
+    from torch.utils.checkpoint import checkpoint
+
+    n, p = x.shape[0], V.shape[1]
+    chunk_pairs = KERNEL_CHUNK_PAIRS if chunk_pairs is None else chunk_pairs
+    if y is not None:
+        parts = []
+        for sl in row_chunks(n, y.shape[0], chunk_pairs):
+            if grad:
+                parts.append(
+                    checkpoint(
+                        _rect_block, kernel, x[sl], y, V, False, use_reentrant=False
+                    )
+                )
+            else:
+                parts.append(_rect_block(kernel, x[sl], y, V, True))
+        return torch.cat(parts)
+    # Symmetric case: block rows [s, e) against columns [s, n).
+    out = torch.zeros(n, p, dtype=V.dtype, device=V.device)
+    s = 0
+    while s < n:
+        e = min(n, s + max(1, chunk_pairs // (n - s)))
+        if grad:
+            rows, cols = checkpoint(
+                _sym_block,
+                kernel,
+                x[s:e],
+                x[s:],
+                V[s:],
+                V[s:e],
+                False,
+                use_reentrant=False,
+            )
+            out = torch.cat([out[:s], out[s:e] + rows, out[e:] + cols])
+        else:
+            rows, cols = _sym_block(kernel, x[s:e], x[s:], V[s:], V[s:e], True)
+            out[s:e] += rows
+            out[e:] += cols
+        s = e
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Soft-min reductions for Sinkhorn (log-domain)
+# ---------------------------------------------------------------------------
+#
+# softmin_i(h) = -eps * log sum_j exp(h_j - C(x_i, y_j) / eps)
+#
+# The Sinkhorn loop (otgen/ot/sinkhorn.py) calls a `SoftminOp` built once per
+# problem: ``rows(h, eps)`` reduces over the columns (y), ``cols(h, eps)`` over
+# the rows (x). `softmin` is the differentiable, stateless version used for the
+# final (envelope-theorem) step; the chunked backend differentiates it with a
+# custom autograd Function that recomputes each block in the backward pass, so
+# memory stays O(n + m).
+
+__all__ += [
+    "SoftminOp",
+    "softmin_op",
+    "softmin",
+    "softmax_matvec",
+    "softmax_topk",
+    "plan_cost_sum",
+]
+
+# Pairs per block of the chunked soft-min (float32: 1 MiB per 2.6e5 pairs).
+# Blocks that fit in the last-level cache are faster than large ones.
+SOFTMIN_BLOCK_PAIRS = 1 << 18
+
+
+def _blocks(n: int, m: int, pairs: int = SOFTMIN_BLOCK_PAIRS):
+    step = max(1, pairs // max(m, 1))
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _centred(x: torch.Tensor, y: torch.Tensor):
+    """Centre both clouds on a common mean in float64, cast back (no cancellation)."""
+    work = torch.float64
+    center = 0.5 * (x.detach().to(work).mean(0) + y.detach().to(work).mean(0))
+    xc = (x.detach().to(work) - center).to(x.dtype)
+    yc = (y.detach().to(work) - center).to(y.dtype)
+    return xc, yc
+
+
+def _lse_rows_(s: torch.Tensor) -> torch.Tensor:
+    """Row-wise log-sum-exp of a (b, m) block, in place (``s`` is destroyed)."""
+    mx = s.amax(1, keepdim=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    s.sub_(mx).exp_()
+    return s.sum(1).log_().add_(mx[:, 0])
+
+
+class SoftminOp:
+    """Soft-min reductions over all pairs of a fixed problem (no autograd).
+
+    Parameters
+    ----------
+    x, y : Tensor, shape (n, d) and (m, d)
+        The two clouds (detached).
+    cost : Cost
+        The ground cost.
+    backend : {"dense", "chunked", "keops"}
+        Resolved backend.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, cost, backend: str) -> None:
+        self.x, self.y, self.cost, self.backend = x, y, cost, backend
+        self.n, self.m = x.shape[0], y.shape[0]
+        self.fast = backend == "chunked" and cost.is_sqeuclidean
+        self.C = None
+        if backend == "dense":
+            self.C = cost.pairwise(x, y)  # (n, m)
+        elif self.fast:
+            self.xc, self.yc = _centred(x, y)
+            self.x2 = (self.xc * self.xc).sum(1)  # (n,)
+            self.y2 = (self.yc * self.yc).sum(1)  # (m,)
+
+    def max_cost(self) -> float:
+        """Largest entry of the cost matrix (one pass)."""
+        if self.C is not None:
+            return float(self.C.max())
+        best = -math.inf
+        for blk in _blocks(self.n, self.m):
+            best = max(best, float(self.cost.pairwise(self.x[blk], self.y).max()))
+        return best
+
+    def rows(self, h: torch.Tensor, eps: float) -> torch.Tensor:
+        """``-eps log sum_j exp(h_j - C_ij / eps)``, shape (n,)."""
+        return self._reduce(h, eps, transpose=False)
+
+    def cols(self, h: torch.Tensor, eps: float) -> torch.Tensor:
+        """``-eps log sum_i exp(h_i - C_ij / eps)``, shape (m,)."""
+        return self._reduce(h, eps, transpose=True)
+
+    def _reduce(self, h: torch.Tensor, eps: float, transpose: bool) -> torch.Tensor:
+        if self.backend == "dense":
+            C = self.C.T if transpose else self.C
+            s = torch.add(h[None, :], C, alpha=-1.0 / eps)  # (n, m)
+            return _lse_rows_(s).mul_(-eps)
+        if self.backend == "keops":
+            x, y = (self.y, self.x) if transpose else (self.x, self.y)
+            return _softmin_keops(x, y, h, eps, self.cost)
+        if not self.fast:
+            rows = self.m if transpose else self.n
+            out = torch.empty(rows, dtype=self.x.dtype, device=self.x.device)
+            for blk in _blocks(rows, self.n if transpose else self.m):
+                if transpose:  # C[:, blk].T: callable costs need not be symmetric
+                    C = self.cost.pairwise(self.x, self.y[blk]).T
+                else:
+                    C = self.cost.pairwise(self.x[blk], self.y)
+                out[blk] = _lse_rows_(torch.add(h[None, :], C, alpha=-1.0 / eps))
+            return out.mul_(-eps)
+        # C_ij = |x_i|^2 + |y_j|^2 - 2 <x_i, y_j> on centred clouds:
+        # softmin_i = |x_i|^2 - eps * lse_j(h_j - |y_j|^2 / eps + 2 <x_i, y_j> / eps)
+        xc, yc, x2, y2 = (
+            (self.yc, self.xc, self.y2, self.x2)
+            if transpose
+            else (self.xc, self.yc, self.x2, self.y2)
+        )
+        hy = (h - y2 / eps)[None, :]  # (1, m)
+        ys = yc.T * (2.0 / eps)  # (d, m)
+        out = torch.empty(xc.shape[0], dtype=xc.dtype, device=xc.device)
+        for blk in _blocks(xc.shape[0], yc.shape[0]):
+            out[blk] = _lse_rows_(torch.addmm(hy, xc[blk], ys))
+        return x2 - eps * out
+
+
+def softmin_op(x: torch.Tensor, y: torch.Tensor, cost, backend: str) -> SoftminOp:
+    """Build the soft-min reductions of one problem (see :class:`SoftminOp`)."""
+    if backend == "keops" and cost.fn is not None:
+        raise ValueError(
+            "backend='keops' supports the named costs only (got a callable cost); "
+            "pass backend='chunked' or 'dense' for a callable cost."
+        )
+    return SoftminOp(x.detach(), y.detach(), cost, backend)
+
+
+def _keops_cost(X, Y, cost):
+    if cost.q == 2:
+        d2 = X.sqdist(Y)
+        if cost.p == 2:
+            return d2
+        return d2.sqrt() if cost.p == 1 else d2 ** (cost.p / 2)
+    d = ((X - Y).abs() ** cost.q).sum(-1) ** (1.0 / cost.q)
+    return d if cost.p == 1 else d**cost.p
+
+
+def _softmin_keops(x, y, h, eps, cost):
+    LazyTensor = quiet_import("pykeops.torch").LazyTensor
+
+    X = LazyTensor(x[:, None, :].contiguous())
+    Y = LazyTensor(y[None, :, :].contiguous())
+    H = LazyTensor(h[None, :, None].contiguous())
+    inv = LazyTensor(torch.tensor([1.0 / eps], dtype=x.dtype, device=x.device))
+    s = H - _keops_cost(X, Y, cost) * inv
+    return -eps * s.logsumexp(dim=1).view(-1)
+
+
+class _ChunkedSoftmin(torch.autograd.Function):
+    """Differentiable chunked soft-min; backward recomputes each block."""
+
+    @staticmethod
+    def forward(ctx, x, y, h, eps, cost):
+        op = SoftminOp(x.detach(), y.detach(), cost, "chunked")
+        out = op.rows(h.detach(), eps)
+        ctx.save_for_backward(x, y, h, out)
+        ctx.eps, ctx.cost = eps, cost
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y, h, out = ctx.saved_tensors
+        eps, cost = ctx.eps, ctx.cost
+        gx = torch.zeros_like(x) if ctx.needs_input_grad[0] else None
+        gy = torch.zeros_like(y) if ctx.needs_input_grad[1] else None
+        gh = torch.zeros_like(h) if ctx.needs_input_grad[2] else None
+        if gx is None and gy is None and gh is None:
+            return None, None, None, None, None
+        go = grad_out.detach()
+        for blk in _blocks(x.shape[0], y.shape[0]):
+            with torch.enable_grad():
+                xb = x[blk].detach().requires_grad_(gx is not None)
+                yb = y.detach().requires_grad_(gy is not None)
+                C = cost.pairwise(xb, yb)  # (b, m)
+                # P_ij = exp(h_j - C_ij / eps + f_i / eps): the row softmax.
+                P = torch.exp(h.detach()[None, :] - (C - out[blk, None]) / eps)
+                wts = (P * go[blk, None]).detach()  # d f_i / d C_ij = P_ij
+                inputs = [t for t in (xb, yb) if t.requires_grad]
+                if inputs:
+                    grads = torch.autograd.grad((wts * C).sum(), inputs)
+                    it = iter(grads)
+                    if gx is not None:
+                        gx[blk] += next(it)
+                    if gy is not None:
+                        gy += next(it)
+            if gh is not None:
+                gh -= eps * wts.sum(0)
+        return gx, gy, gh, None, None
+
+
+def softmin(
+    x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, eps: float, cost, backend: str
+) -> torch.Tensor:
+    """Differentiable ``-eps log sum_j exp(h_j - C(x_i, y_j) / eps)``, shape (n,).
+
+    Gradients flow to ``x``, ``y`` and ``h``; the chunked backend keeps memory
+    O(n + m) in the backward pass by recomputing each block.
+    """
+    if backend == "dense":
+        s = h[None, :] - cost.pairwise(x, y) / eps
+        return -eps * torch.logsumexp(s, 1)
+    if backend == "keops":
+        return _softmin_keops(x, y, h, eps, cost)
+    return _ChunkedSoftmin.apply(x, y, h, eps, cost)
+
+
+def softmax_matvec(x, y, h, eps, cost, backend, v):
+    """``(lse_i, sum_j P_ij v_j)`` with ``P_ij = softmax_j(h_j - C_ij / eps)``.
+
+    ``v`` has shape (m,) or (m, k). Dense or chunked torch (KeOps problems use
+    the chunked path: no compilation for a one-off product).
+    """
+    vv = v[:, None] if v.ndim == 1 else v
+    lse = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    out = torch.empty(x.shape[0], vv.shape[1], dtype=x.dtype, device=x.device)
+    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
+    for blk in _blocks(x.shape[0], y.shape[0], pairs):
+        s = h[None, :] - cost.pairwise(x[blk], y) / eps  # (b, m)
+        lse[blk] = torch.logsumexp(s, 1)
+        out[blk] = torch.exp(s - lse[blk, None]) @ vv
+    return lse, (out[:, 0] if v.ndim == 1 else out)
+
+
+def softmax_topk(x, y, h, eps, cost, backend, k: int):
+    """Per row, the ``k`` largest ``s_ij = h_j - C_ij / eps`` and their columns.
+
+    Returns ``(lse (n,), s (n, k), idx (n, k))``.
+    """
+    n = x.shape[0]
+    lse = torch.empty(n, dtype=x.dtype, device=x.device)
+    vals = torch.empty(n, k, dtype=x.dtype, device=x.device)
+    idx = torch.empty(n, k, dtype=torch.int64, device=x.device)
+    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
+    for blk in _blocks(n, y.shape[0], pairs):
+        s = h[None, :] - cost.pairwise(x[blk], y) / eps  # (b, m)
+        lse[blk] = torch.logsumexp(s, 1)
+        vals[blk], idx[blk] = s.topk(k, dim=1)
+    return lse, vals, idx
+
+
+def plan_cost_sum(x, y, h, la, eps, cost, backend) -> torch.Tensor:
+    """``sum_ij exp(la_i + h_j - C_ij / eps) C_ij``: the plan's transport cost."""
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
+    for blk in _blocks(x.shape[0], y.shape[0], pairs):
+        C = cost.pairwise(x[blk], y)  # (b, m)
+        P = torch.exp(la[blk, None] + h[None, :] - C / eps)
+        total += (P * C).sum(dtype=torch.float64)
+    return total.to(x.dtype)
