@@ -92,37 +92,50 @@ def network_simplex(
 
 
 def _assignment_duals(
-    C: np.ndarray, sigma: np.ndarray, max_rounds: int
+    C: np.ndarray, sigma: np.ndarray, max_rounds: int, block: int = 64
 ) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Dual potentials of an optimal assignment by Bellman-Ford on columns.
+    """Dual potentials of an optimal assignment by label-correcting shortest paths.
 
     With u_i = C[i, sigma_i] - v[sigma_i], feasibility u_i + v_j <= C_ij reads
     v_j <= v[sigma_i] + C_ij - C[i, sigma_i]: shortest-path distances in a graph
-    with no negative cycle (the assignment is optimal), found by relaxation.
+    with no negative cycle (the assignment is optimal). Rows are relaxed in
+    blocks from a queue (Bellman-Ford with a FIFO queue: a row is queued again
+    only when its source column improved), so improvements propagate within a
+    pass; ``max_rounds`` caps the work at that many full passes over C.
     """
     n = C.shape[0]
-    D = C - C[np.arange(n), sigma][:, None]  # (n, n) reduced edge lengths
+    diag = C[np.arange(n), sigma]
     row_of = np.empty(n, dtype=np.int64)
     row_of[sigma] = np.arange(n)
     v = np.zeros(n)
-    active = np.arange(n)  # rows whose v[sigma_i] decreased in the last round
-    for it in range(1, max_rounds + 1):
-        cand = (v[sigma[active]][:, None] + D[active]).min(axis=0)
-        better = np.flatnonzero(cand < v)
-        if better.size == 0:
-            u = C[np.arange(n), sigma] - v[sigma]
-            return u, v, it, True
-        v[better] = cand[better]
-        # Only rows whose source column improved can relax anything next round.
-        active = row_of[better]
-    u = C[np.arange(n), sigma] - v[sigma]
-    return u, v, max_rounds, False
+    queued = np.ones(n, dtype=bool)
+    pending = [np.arange(n)]
+    work, budget = 0, max_rounds * n
+    while pending:
+        batch = np.concatenate(pending)
+        pending = []
+        for s in range(0, batch.size, block):
+            rows = batch[s : s + block]
+            queued[rows] = False
+            work += rows.size
+            cand = ((v[sigma[rows]] - diag[rows])[:, None] + C[rows]).min(axis=0)
+            better = np.flatnonzero(cand < v)
+            if better.size:
+                v[better] = cand[better]
+                new = row_of[better]
+                new = new[~queued[new]]
+                queued[new] = True
+                pending.append(new)
+        if pending and work >= budget:
+            return diag - v[sigma], v, -(-work // n), False
+    return diag - v[sigma], v, -(-work // n), True
 
 
 def assignment(C: np.ndarray, max_iter: int | None = None) -> Solution:
     """Solve a square problem with uniform weights by SciPy's Jonker-Volgenant.
 
-    Potentials come from a Bellman-Ford relaxation (at most ``n`` rounds).
+    Potentials come from a queue-based Bellman-Ford relaxation (at most ``n``
+    passes; typically a few dozen).
     """
     from scipy.optimize import linear_sum_assignment
 
