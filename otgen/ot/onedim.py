@@ -76,7 +76,7 @@ def _merge(x, y, a, b, p, with_plan):
     return value, (ix, iy, xs, ys, i, j, dt, cost)
 
 
-def _fill_unvisited(f, visited, g, xs, ys, p, chunk=1024):
+def _fill_unvisited(f, visited, g, xs, ys, p):
     r"""c-transform for points of zero mass (absent from the staircase), in place.
 
     :math:`f_i = \min_j |x_i - y_j|^p - g_j` keeps the certificate feasible.
@@ -84,6 +84,7 @@ def _fill_unvisited(f, visited, g, xs, ys, p, chunk=1024):
     seen = np.zeros(f.shape[0], dtype=bool)
     seen[visited] = True
     missing = np.nonzero(~seen)[0]
+    chunk = max(1, (1 << 22) // max(ys.shape[0], 1))  # <= 32 MiB per block
     for s in range(0, missing.shape[0], chunk):
         idx = missing[s : s + chunk]
         f[idx] = (_power_abs(xs[idx, None] - ys[None, :], p) - g[None, :]).min(1)
