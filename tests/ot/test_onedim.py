@@ -205,3 +205,25 @@ def test_float32_input_is_exact_at_1e6():
 @pytest.mark.slow
 def test_float32_input_is_exact_at_1e7():
     check_float32_exact(10**7, 6)
+
+
+def test_zero_weights_at_large_n_in_bounded_memory():
+    # Zero-mass points get their potential by a c-transform against all m
+    # targets; it must run in blocks (it once took 1024 x m floats at a time).
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    n = 50_000  # 1100 zeros x 50k targets: 440 MB in blocks of 1024 rows
+    x, y = rng.normal(size=n), rng.normal(size=n) + 0.5
+    a = rng.random(n)
+    a[rng.choice(n, 1100, replace=False)] = 0.0
+    a /= a.sum()
+    tracemalloc.start()
+    res = exact_ot(x, y, a, None, cost="euclidean")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert_allclose(res.value, wasserstein_distance(x, y, a), **F64)
+    z = np.flatnonzero(a == 0)[:50]
+    f_ref = (np.abs(x[z, None] - y[None, :]) - res.g[None, :]).min(1)
+    assert_allclose(res.f[z], f_ref, rtol=1e-12, atol=1e-12)
