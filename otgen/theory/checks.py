@@ -410,7 +410,7 @@ def _brute_deterministic(C, p, r) -> float:
 def item_3(seed: int, *, n: int = 6, m: int = 4, mc: int = 0, reachable=False):
     """Prop. A1: deterministic encoders can be infeasible; random ones attain W_c."""
     rng = np.random.default_rng(seed)
-    n, m = min(n, 7), min(m, 4)  # brute force enumerates m^n encoders
+    n, m = min(n, 7), min(max(m, 2), 4)  # brute force enumerates m^n encoders
     inst = _instance(rng, n, m, uniform=True)
     if reachable:  # broken: prior masses obtained by merging data atoms
         r = np.bincount(np.arange(n) % m, minlength=m) / n
@@ -494,6 +494,7 @@ def _random_decoder_cost(x, Y, w, cost=_sqdist):
 
 def item_4(seed: int, *, n: int = 6, m: int = 5, mc: int = 0, noise_mean=0.0):
     """Theorem B: W_c <= W_c-dagger, equality for Dirac decoders; Prop. B1."""
+    n = max(n, 2)  # strictness needs a non-degenerate P_X
     rng = np.random.default_rng(seed)
     out = []
     inst = _instance(rng, n, m)
@@ -682,14 +683,23 @@ def item_5(seed: int, *, n: int = 6, m: int = 5, mc: int = 0, wc_scale=1.0):
 
 
 def _penalty_instance(seed, n, m):
+    """Instance with c = d and D_POT(0) < W_1 (the premise of P5; generic).
+
+    The premise fails only when the nearest-code encoder already has
+    Q_Z = P_Z (always for m = 1); such draws are redrawn.
+    """
     rng = np.random.default_rng(seed)
-    inst = _instance(rng, n, m)
-    C = _dist(inst.x, inst.y)
+    m = max(m, 2)
+    for _ in range(100):
+        inst = _instance(rng, n, m)
+        C = _dist(inst.x, inst.y)
+        U, w = _pushforward(inst.y, inst.r)
+        w1 = _wc(inst.x, inst.p, U, w, cost="euclidean")
+        if w1 - inst.p @ C.min(1) > 1e-6 * w1:
+            break
     Dz = _dist(inst.z, inst.z)
     off = ~np.eye(m, dtype=bool)
-    L = float((_dist(inst.y, inst.y)[off] / Dz[off]).max()) if m > 1 else 0.0
-    U, w = _pushforward(inst.y, inst.r)
-    w1 = _wc(inst.x, inst.p, U, w, cost="euclidean")
+    L = float((_dist(inst.y, inst.y)[off] / Dz[off]).max())
     return inst, C, Dz, L, w1
 
 

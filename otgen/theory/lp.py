@@ -419,9 +419,10 @@ def pot_mmd2(
         + \lambda (q - r)^\top K (q - r), \quad q = \pi^\top 1,
 
     :math:`(q - r)^\top K (q - r) = \mathrm{MMD}_k^2(Q_Z, P_Z)` for the Gram
-    matrix :math:`K_{jk} = k(z_j, z_k)` of the prior atoms. Solved by SLSQP
-    (``scipy.optimize.minimize``) from the nearest-code encoder; optimality is
-    certified by the Frank-Wolfe gap
+    matrix :math:`K_{jk} = k(z_j, z_k)` of the prior atoms. Solved by a primal
+    active-set method from the nearest-code encoder (the :math:`\lambda = 0`
+    optimum), with SLSQP (``scipy.optimize.minimize``) as a fallback;
+    optimality is certified by the Frank-Wolfe gap
     :math:`g(\pi) = \max_{\sigma \in \Pi_p} \langle \nabla f(\pi), \pi - \sigma
     \rangle \ge f(\pi) - f^*` (the minimum over the product of simplices is
     attained row by row at the smallest gradient entry).
@@ -439,7 +440,7 @@ def pot_mmd2(
     tol : float, default=1e-10
         Target for the certificate, relative to ``max |C|``.
     max_iter : int, default=2000
-        SLSQP iteration cap.
+        Iteration cap of the SLSQP fallback.
 
     Returns
     -------
@@ -473,19 +474,28 @@ def pot_mmd2(
         return (C + 2.0 * lam * (K @ e)[None, :]).ravel() / scale
 
     x0 = np.zeros((n, m))
-    x0[np.arange(n), C.argmin(1)] = p
-    A = _row_sum(n, m).toarray()
-    res = minimize(
-        f,
-        x0.ravel(),
-        jac=grad,
-        method="SLSQP",
-        bounds=[(0.0, None)] * (n * m),
-        constraints=[{"type": "eq", "fun": lambda v: A @ v - p, "jac": lambda v: A}],
-        options={"ftol": 1e-11, "maxiter": max_iter},
-    )
-    plan = _project_rows(res.x.reshape(n, m), p)
-    plan, gap = _polish(plan, C, K, p, r, lam)
+    x0[np.arange(n), C.argmin(1)] = p  # the lambda = 0 optimum
+    if lam == 0:
+        plan, gap = x0, _fw_gap(x0, C, K, p, r, lam)
+    else:
+        # Active set from the nearest-code plan (fast); SLSQP only as fallback.
+        plan, gap = _polish(x0, C, K, p, r, lam, rounds=20 * (n + m))
+    if gap > tol * scale:
+        A = _row_sum(n, m).toarray()
+        res = minimize(
+            f,
+            x0.ravel(),
+            jac=grad,
+            method="SLSQP",
+            bounds=[(0.0, None)] * (n * m),
+            constraints=[
+                {"type": "eq", "fun": lambda v: A @ v - p, "jac": lambda v: A}
+            ],
+            options={"ftol": 1e-11, "maxiter": max_iter},
+        )
+        plan2, gap2 = _polish(_project_rows(res.x.reshape(n, m), p), C, K, p, r, lam)
+        if gap2 < gap:
+            plan, gap = plan2, gap2
     q = plan.sum(0)
     e = q - r
     out = _pot_finish(C, plan, q, float(e @ K @ e), lam, None, gap)
@@ -511,35 +521,103 @@ def _fw_gap(P, C, K, p, r, lam) -> float:
     return float(max(0.0, (Gr * P).sum() - p @ Gr.min(1)))
 
 
-def _polish(P, C, K, p, r, lam, rounds: int = 5):
-    """Solve the KKT system on the support of P; keep it when the gap drops."""
+def _kkt_on(S: np.ndarray, C, K, p, r, lam, base: np.ndarray):
+    """Minimiser of the QP restricted to the support mask S, with multipliers.
+
+    Unknowns: pi on S and the row multipliers alpha. Stationarity on S:
+    C_ij + 2 lam (K (q - r))_j - alpha_i = 0 (lam > 0); primal: row sums = p. The
+    Hessian is singular (it sees pi only through q), so the minimum-norm
+    least-squares solution is taken.
+    """
+    n, m = S.shape
+    idx = np.argwhere(S)
+    k = len(idx)
+    Msel = np.zeros((m, k))
+    Msel[idx[:, 1], np.arange(k)] = 1.0  # q = Msel pi_S
+    # Divided by 2 lam (multipliers beta = alpha / (2 lam)): at large lam the
+    # unscaled system is too badly conditioned to resolve the gradient.
+    top = np.hstack([(K @ Msel)[idx[:, 1]], -np.eye(n)[idx[:, 0]]])
+    rhs_top = (K @ r)[idx[:, 1]] - C[idx[:, 0], idx[:, 1]] / (2 * lam)
+    Rsel = np.zeros((n, k))
+    Rsel[idx[:, 0], np.arange(k)] = 1.0
+    bot = np.hstack([Rsel, np.zeros((n, n))])
+    A = np.vstack([top, bot])
+    rhs = np.concatenate([rhs_top, p])
+    # The solution set is affine when the Hessian is singular: take the one
+    # nearest to the current plan (minimum-norm displacement), which keeps
+    # degenerate active-set steps from cycling.
+    x0 = np.concatenate([base[idx[:, 0], idx[:, 1]], np.zeros(n)])
+    sol = x0 + np.linalg.lstsq(A, rhs - A @ x0, rcond=None)[0]
+    cand = np.zeros((n, m))
+    cand[idx[:, 0], idx[:, 1]] = sol[:k]
+    return cand
+
+
+def _ratio_step(cur, S, d):
+    """Move from ``cur`` along ``d`` (on S) until the first entry hits zero."""
+    dec = S & (d < 0)
+    t = float(np.min(cur[dec] / -d[dec])) if dec.any() else 1.0
+    nxt = np.where(S, cur + t * d, 0.0).clip(min=0.0)
+    if dec.any():
+        nxt[dec & (cur + t * d <= 1e-15)] = 0.0
+    return nxt
+
+
+def _polish(P, C, K, p, r, lam, rounds: int = 60):
+    """Primal active-set method for the QP, from the plan ``P``.
+
+    On the current support S the objective is linear along the plans that
+    change neither the row sums nor :math:`q` (cycles of the support's
+    bipartite graph; the Hessian only sees :math:`q`): if the gradient has a
+    component there, step along it until an entry hits zero (ratio test).
+    Otherwise solve the KKT system on S; if its solution has negative entries,
+    step towards it until the first one hits zero; else add the entry with
+    the most negative reduced cost. The Frank-Wolfe gap certifies every
+    candidate; the best is kept.
+    """
+    from scipy.linalg import null_space
+
     n, m = P.shape
-    best, best_gap = P, _fw_gap(P, C, K, p, r, lam)
+    scale = max(float(np.abs(C).max()), 1e-300)
+    cur = P.copy()
+    best, best_gap = cur, _fw_gap(cur, C, K, p, r, lam)
+    S = cur > 1e-9 * p[:, None]
+    cur = np.where(S, cur, 0.0)
     for _ in range(rounds):
-        S = np.argwhere(best > 1e-9 * p[:, None])
-        k = len(S)
-        # Unknowns: pi on S (k) and the row multipliers alpha (n).
-        # Stationarity on S: C_ij + 2 lam (K (q - r))_j - alpha_i = 0;
-        # primal: row sums = p.
-        Msel = np.zeros((m, k))
-        Msel[S[:, 1], np.arange(k)] = 1.0  # q = Msel pi_S
-        top = np.hstack([2 * lam * (K @ Msel)[S[:, 1]], -np.eye(n)[S[:, 0]]])
-        rhs_top = -C[S[:, 0], S[:, 1]] + 2 * lam * (K @ r)[S[:, 1]]
-        Rsel = np.zeros((n, k))
-        Rsel[S[:, 0], np.arange(k)] = 1.0
-        bot = np.hstack([Rsel, np.zeros((n, n))])
-        sol = np.linalg.lstsq(
-            np.vstack([top, bot]), np.concatenate([rhs_top, p]), rcond=None
-        )[0]
-        cand = np.zeros((n, m))
-        cand[S[:, 0], S[:, 1]] = sol[:k]
-        if cand.min() < -1e-12:
+        idx = np.argwhere(S)
+        k = len(idx)
+        E = np.zeros((n + m, k))  # row sums and column sums of pi_S
+        E[idx[:, 0], np.arange(k)] = 1.0
+        E[n + idx[:, 1], np.arange(k)] = 1.0
+        N = null_space(E)
+        grad = C + 2.0 * lam * (K @ (cur.sum(0) - r))[None, :]
+        if N.size:
+            dn = -N @ (N.T @ grad[S])
+            if np.abs(dn).max() > 1e-13 * scale:
+                d = np.zeros((n, m))
+                d[S] = dn
+                cur = _ratio_step(cur, S, d)
+                S = S & (cur > 0)
+                continue
+        cand = _kkt_on(S, C, K, p, r, lam, cur)
+        neg = S & (cand < -1e-14)
+        if neg.any():
+            cur = _ratio_step(cur, S, cand - cur)
+            S = S & (cur > 0)
+            continue
+        cur = _project_rows(cand, p)
+        gap = _fw_gap(cur, C, K, p, r, lam)
+        if gap < best_gap:
+            best, best_gap = cur, gap
+        if gap <= 1e-15 * scale:
             break
-        cand = _project_rows(cand, p)
-        gap = _fw_gap(cand, C, K, p, r, lam)
-        if gap >= best_gap:
+        grad = C + 2.0 * lam * (K @ (cur.sum(0) - r))[None, :]
+        red = grad - np.where(S, grad, np.inf).min(1, keepdims=True)
+        red[S] = np.inf
+        i, j = np.unravel_index(np.argmin(red), red.shape)
+        if not red[i, j] < 0:
             break
-        best, best_gap = cand, gap
+        S[i, j] = True
     return best, best_gap
 
 
