@@ -1,1 +1,72 @@
-"""Layer 2 of otgen: penalised-OT generative models (imports otgen.ot only)."""
+r"""Layer 2 of otgen: penalised-OT generative models (imports otgen.ot only).
+
+The objective :math:`L(Q, G) = s\,\mathbb{E}\,c(X, G(\tilde Z)) + \lambda
+D_Z(Q_Z, P_Z)` built from interchangeable pieces (:mod:`~otgen.models.costs`,
+:mod:`~otgen.models.nets`, :mod:`~otgen.models.priors`,
+:mod:`~otgen.models.penalties`), the presets of PAPER.md
+(:mod:`~otgen.models.presets`), one :class:`~otgen.models.train.Trainer`,
+toy data (:mod:`~otgen.models.data`), metrics, plots and the ``otgen train``
+command.
+"""
+
+from otgen.models.autoencoder import PenalisedAutoEncoder
+from otgen.models.base import GenerativeModel, UpdateGroup
+from otgen.models.data import TOYS, get_toy
+from otgen.models.metrics import evaluate
+from otgen.models.penalties import (
+    AdversarialPenalty,
+    ExactOTPenalty,
+    KLPenalty,
+    MMDPenalty,
+    SinkhornPenalty,
+    SlicedPenalty,
+)
+from otgen.models.presets import (
+    PRESETS,
+    aae,
+    beta_vae,
+    build,
+    vae,
+    wae_exact,
+    wae_gan,
+    wae_mmd,
+    wae_sinkhorn,
+    wgan_gp,
+)
+from otgen.models.priors import GaussianPrior, SpherePrior, UniformPrior, make_prior
+from otgen.models.train import LambdaSchedule, Trainer, TrainingError, load_model
+from otgen.models.wgan import WGANGP
+
+__all__ = [
+    "PRESETS",
+    "TOYS",
+    "WGANGP",
+    "AdversarialPenalty",
+    "ExactOTPenalty",
+    "GaussianPrior",
+    "GenerativeModel",
+    "KLPenalty",
+    "LambdaSchedule",
+    "MMDPenalty",
+    "PenalisedAutoEncoder",
+    "SinkhornPenalty",
+    "SlicedPenalty",
+    "SpherePrior",
+    "Trainer",
+    "TrainingError",
+    "UniformPrior",
+    "UpdateGroup",
+    "aae",
+    "beta_vae",
+    "build",
+    "evaluate",
+    "get_toy",
+    "load_model",
+    "make_prior",
+    "vae",
+    "wae_exact",
+    "wae_gan",
+    "wae_mmd",
+    "wae_sinkhorn",
+    "wgan_gp",
+]

@@ -78,18 +78,37 @@ def plot_reconstructions(
     return Path(path)
 
 
-def plot_curves(history: Sequence[dict], path) -> Path:
-    """Each logged term (per group) against the step, symlog y axis."""
+def plot_curves(history: Sequence[dict], path, *, smooth: int = 10) -> Path:
+    """Each logged term (one panel per term) against the step.
+
+    Thin line: logged values; thick line: moving average over ``smooth`` logs
+    (minibatch estimates such as the unbiased MMD² are noisy and can be < 0).
+    """
+    import numpy as np
+
     plt = _plt()
     keys = sorted({k for h in history for k in h if "/" in k})
-    fig, ax = plt.subplots(figsize=(6, 4))
-    steps = [h["step"] for h in history]
-    for k in keys:
-        ax.plot(steps, [h.get(k, float("nan")) for h in history], label=k, lw=1)
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("step")
-    ax.legend(fontsize=7)
-    ax.set_title("training curves")
+    fig, axes = plt.subplots(
+        len(keys), 1, figsize=(6, 1.8 * max(1, len(keys))), sharex=True, squeeze=False
+    )
+    steps = np.array([h["step"] for h in history], dtype=float)
+    for ax, k in zip(axes[:, 0], keys):
+        v = np.array([h.get(k, np.nan) for h in history], dtype=float)
+        ax.plot(steps, v, lw=0.5, alpha=0.4, color="tab:blue")
+        w = max(1, min(smooth, len(v)))
+        if len(v) >= w:
+            avg = np.convolve(v, np.ones(w) / w, mode="valid")
+            ax.plot(steps[w - 1 :], avg, lw=1.5, color="tab:blue")
+        finite = v[np.isfinite(v)]
+        if finite.size and (finite > 0).all():
+            ax.set_yscale("log")
+        elif finite.size:
+            ax.set_yscale(
+                "symlog", linthresh=max(float(np.median(np.abs(finite))), 1e-8)
+            )
+        ax.set_ylabel(k, fontsize=7)
+    axes[-1, 0].set_xlabel("step")
+    fig.suptitle("training curves")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

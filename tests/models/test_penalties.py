@@ -12,6 +12,7 @@ from otgen.models.penalties import (
     ExactOTPenalty,
     KLPenalty,
     MMDPenalty,
+    SinkhornPenalty,
     SlicedPenalty,
 )
 from otgen.models.presets import aae, wae_gan
@@ -111,7 +112,7 @@ def test_sliced_penalty_against_scipy_1d():
 
 def test_adversarial_values():
     torch.manual_seed(0)
-    pen = AdversarialPenalty(2, hidden=(8,)).double()
+    pen = AdversarialPenalty(2, hidden=(8,)).double().requires_grad_(False)
     prior = GaussianPrior(2)
     zq = torch.randn(16, 2, dtype=torch.float64)
     zp = torch.randn(16, 2, dtype=torch.float64)
@@ -174,3 +175,19 @@ def test_penalty_option_errors():
         ExactOTPenalty(p=0.5)
     with pytest.raises(ValueError, match="n_projections must be >= 1"):
         SlicedPenalty(n_projections=0)
+
+
+def test_sinkhorn_penalty_calls_the_library_divergence():
+    from otgen.ot.divergence import sinkhorn_divergence
+
+    rng = np.random.default_rng(4)
+    q, p = (
+        torch.from_numpy(rng.normal(size=(20, 2))),
+        torch.from_numpy(rng.normal(size=(20, 2)) + 1),
+    )
+    prior = GaussianPrior(2)
+    pen = SinkhornPenalty(rel_eps=0.05)
+    got = pen(_enc(q), p, prior)
+    ref = sinkhorn_divergence(q, p, eps=0.05 * prior.imq_scale, p=2)
+    np.testing.assert_allclose(float(got), float(ref), **F64)
+    assert float(got) > 0.5  # mean shift of 1 in 2-D: W_2^2 about 2
