@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from conftest import TOL
 from numpy.testing import assert_allclose
 from scipy.spatial.distance import cdist
 
 from otgen import Cost, cost_matrix
 from otgen.ot.costs import resolve_cost, sqeuclidean
+from tests.conftest import TOL
 
 F64 = TOL[torch.float64]
 

@@ -12,7 +12,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import TOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -20,6 +19,7 @@ from scipy.optimize import linear_sum_assignment, linprog
 from scipy.spatial.distance import cdist
 
 from otgen import emd, exact_ot, wasserstein
+from tests.conftest import TOL
 
 ot = pytest.importorskip("ot")
 

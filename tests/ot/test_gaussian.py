@@ -5,12 +5,12 @@ cases, batching, and exact OT between large samples.
 import numpy as np
 import pytest
 import torch
-from conftest import TOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from otgen import exact_ot, gaussian_w2, wasserstein
+from tests.conftest import TOL
 
 F64 = TOL[torch.float64]
 

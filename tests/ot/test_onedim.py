@@ -7,13 +7,13 @@ and float32 input accumulated in float64 (exact at n = 1e6; 1e7 under slow).
 import numpy as np
 import pytest
 import torch
-from conftest import TOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.stats import wasserstein_distance
 
 from otgen import exact_ot, wasserstein
+from tests.conftest import TOL
 
 ot = pytest.importorskip("ot")
 
