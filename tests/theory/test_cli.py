@@ -103,3 +103,11 @@ def test_items_whose_dependency_is_missing_are_reported_not_run(
     assert "14.1" not in text and "15.1" in text
     assert "not run: item 14 (GAN, f-GAN): needs otgen.nope" in text
     assert "needs otgen.nope" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_verify_quick_runs_every_item_and_passes(tmp_path, capsys):
+    rc = main(["verify", "--quick", "--json", "--out", str(tmp_path)])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["n_failed"] == 0
+    assert sorted({c["item"] for c in data["checks"]}) == list(range(1, 16))
