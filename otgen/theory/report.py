@@ -302,7 +302,7 @@ def write_report(
     lines += ["", "## Figures", ""]
     for name, fn, caption in _FIGURES:
         if fn(results, out / name):
-            lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+            lines += [f"![{name}]({name})", "", f"*{_md_escape(caption)}*", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
