@@ -153,7 +153,7 @@ def test_aae_and_wae_gan_identical_losses_and_gradients():
         g = torch.Generator().manual_seed(5)
         closs, _ = m.group_loss("critic", x, lam=lam, generator=g)
         cgrads = torch.autograd.grad(closs, list(m.penalty.parameters()))
-        results.append((loss, grads, closs, cgrads))
+        results.append((loss.detach(), grads, closs.detach(), cgrads))
     (la, ga, ca, cga), (lw, gw, cw, cgw) = results
     assert float(la) == float(lw)
     for u, v in zip(ga, gw):
@@ -191,3 +191,31 @@ def test_sinkhorn_penalty_calls_the_library_divergence():
     ref = sinkhorn_divergence(q, p, eps=0.05 * prior.imq_scale, p=2)
     np.testing.assert_allclose(float(got), float(ref), **F64)
     assert float(got) > 0.5  # mean shift of 1 in 2-D: W_2^2 about 2
+
+
+def test_vae_loss_is_negative_elbo_and_v1_identity():
+    """Prop. V1: 2 sigma^2 * VAE = squared cost + 2 sigma^2 KL + const."""
+    from otgen.models.presets import vae
+
+    m = vae(2, decoder_sigma=0.3, seed=0).double()
+    sigma = float(m.decoder.log_sigma.exp())  # 0.3 rounded to float32 at build
+    x = torch.randn(
+        16, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
+    with torch.no_grad():
+        loss, terms = m.group_loss(
+            "model", x, lam=1.0, generator=torch.Generator().manual_seed(3)
+        )
+        enc = m.encode(x, generator=torch.Generator().manual_seed(3))
+        mean = m.decoder(enc.z)
+        nll = -torch.distributions.Normal(mean, sigma).log_prob(x).sum(1).mean()
+        q = torch.distributions.Normal(enc.mean, (0.5 * enc.logvar).exp())
+        kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0))
+        np.testing.assert_allclose(float(loss), float(nll + kl.sum(1).mean()), **F64)
+        sq = ((x - mean) ** 2).sum(1).mean()
+        const = 2 * sigma**2 * (2 / 2) * math.log(2 * math.pi * sigma**2)  # d = 2
+        np.testing.assert_allclose(
+            float(2 * sigma**2 * loss),
+            float(sq + 2 * sigma**2 * terms["penalty"] + const),
+            **F64,
+        )
