@@ -88,10 +88,14 @@ def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
 # block in the "chunked" and "keops" backends.
 # ---------------------------------------------------------------------------
 
-# Pairs per block of the chunked kernel sums. Smaller blocks fit in cache but
-# multiply the OpenMP synchronisations, which cost far more on a loaded CPU
-# (benchmarks/bench_mmd.py): 4e6 pairs, 16 MB in float32.
-KERNEL_CHUNK_PAIRS = 4_000_000
+# Pairs per block of the chunked kernel sums (None: from KERNEL_CHUNK_BYTES).
+# Every block costs a few OpenMP synchronisations per elementwise pass, and on
+# a loaded CPU those dominate: at n = 1e4, d = 3, blocks of 1e6 / 4e6 / 16e6 /
+# 64e6 pairs took 28 / 12 / 9.5 / 8.1 s (2 shared cores, load 12). So blocks
+# are large, 128 MB (32e6 pairs in float32), and 4x smaller with autograd,
+# which keeps several block-sized intermediates.
+KERNEL_CHUNK_PAIRS: int | None = None
+KERNEL_CHUNK_BYTES = 2**27
 
 
 def _needs_grad(*tensors: torch.Tensor | None) -> bool:
@@ -170,7 +174,10 @@ def kernel_matmul(
     from torch.utils.checkpoint import checkpoint
 
     n, p = x.shape[0], V.shape[1]
-    chunk_pairs = KERNEL_CHUNK_PAIRS if chunk_pairs is None else chunk_pairs
+    if chunk_pairs is None:
+        chunk_pairs = KERNEL_CHUNK_PAIRS
+    if chunk_pairs is None:
+        chunk_pairs = KERNEL_CHUNK_BYTES // x.element_size() // (4 if grad else 1)
     if y is not None:
         parts = []
         for sl in row_chunks(n, y.shape[0], chunk_pairs):
