@@ -134,7 +134,8 @@ class ImplicitEncoder(nn.Module):
     (flattened) input.
 
     ``Encoding.mean`` is :math:`E(x, 0)`, a representative code (not the
-    conditional mean).
+    conditional mean), in eval mode; in training mode it is ``z`` (one network
+    pass per batch).
     """
 
     kind = "implicit"
@@ -159,6 +160,8 @@ class ImplicitEncoder(nn.Module):
             device=x.device,
         )
         z = self.net(torch.cat([flat, eps], 1))
+        if self.training:  # the representative code is only used for evaluation
+            return Encoding(z, z)
         z0 = self.net(torch.cat([flat, torch.zeros_like(eps)], 1))
         return Encoding(z, z0)
 

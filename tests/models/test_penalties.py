@@ -219,3 +219,19 @@ def test_vae_loss_is_negative_elbo_and_v1_identity():
             float(sq + 2 * sigma**2 * terms["penalty"] + const),
             **F64,
         )
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    from otgen.models.penalties import gradient_penalty
+
+    lin = torch.nn.Linear(3, 1).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[3.0, 0.0, 4.0]]))  # |grad f| = 5 everywhere
+    x, y = (
+        torch.randn(10, 3, dtype=torch.float64),
+        torch.randn(10, 3, dtype=torch.float64),
+    )
+    gp = gradient_penalty(lin, x, y, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(float(gp.detach()), 16.0, **F64)
+    gp0 = gradient_penalty(lin, x, y, center=0.0)
+    np.testing.assert_allclose(float(gp0.detach()), 25.0, **F64)
