@@ -167,3 +167,30 @@ def test_c_transform_critic_is_an_optimal_wgan_critic():
 def test_errors_name_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_pot_mmd2_slsqp_fallback(monkeypatch):
+    # If the active set stalls, SLSQP plus polishing still certifies the optimum.
+    _, x, z, y, p, r = _problem(4, 5, 4)
+    C = cdist(x, y, "sqeuclidean")
+    K = 1.0 / (1.0 + cdist(z, z, "sqeuclidean"))
+    want = lp.pot_mmd2(C, K, p, r, lam=50.0)
+    real, calls = lp._polish, []
+
+    def stalled(P, *args, **kw):
+        calls.append(kw.get("rounds"))
+        if len(calls) == 1:
+            return P, 1.0  # the first (active-set) attempt "fails"
+        return real(P, *args, **kw)
+
+    monkeypatch.setattr(lp, "_polish", stalled)
+    got = lp.pot_mmd2(C, K, p, r, lam=50.0)
+    assert len(calls) == 2
+    assert got.certificate <= 1e-10 * C.max()
+    assert_allclose(got.value, want.value, rtol=1e-10)
+
+
+def test_pot_mmd2_warns_when_not_certified(monkeypatch):
+    monkeypatch.setattr(lp, "_polish", lambda P, *a, **k: (P, 1.0))
+    with pytest.warns(UserWarning, match="Frank-Wolfe gap"):
+        lp.pot_mmd2(np.array([[0.0, 2.0], [0.0, 2.0]]), np.eye(2), lam=1.0)
