@@ -28,6 +28,7 @@ __all__ = [
     "choose_backend",
     "row_chunks",
     "kernel_matmul",
+    "kernel_quadform",
 ]
 
 Backend = Literal["auto", "dense", "chunked", "keops"]
@@ -213,6 +214,79 @@ def kernel_matmul(
             out[e:] += cols
         s = e
     return out
+
+
+def _sym_quad_block(kernel, xb, xt, vt, vb, inplace: bool, diag: bool):
+    # Rows [s, e) against columns [s, n) of the symmetric K(x, x), with the
+    # diagonal block made upper triangular and its diagonal halved, so that
+    # M + M^T over all blocks is V^T K V with each pair evaluated once.
+    width = xb.shape[0]
+    kb = kernel.block(xb, xt, diag_offset=0, inplace=inplace)  # (B, n - s)
+    if inplace:
+        kb[:, :width].triu_()
+        kb[:, :width].diagonal().mul_(0.5)
+    else:
+        near = kb[:, :width]
+        near = torch.triu(near, 1) + torch.diag_embed(0.5 * near.diagonal())
+        kb = torch.cat([near, kb[:, width:]], 1)
+    r = _matmul(kb, vt).to(torch.float64)  # (B, p)
+    vb = vb.to(torch.float64)
+    if diag:
+        return 2 * (vb * r).sum(0)  # (p,)
+    m = vb.T @ r  # (p, p)
+    return m + m.T
+
+
+def kernel_quadform(
+    x: torch.Tensor,
+    V: torch.Tensor,
+    kernel,
+    backend: str,
+    *,
+    diag: bool = False,
+    chunk_pairs: int | None = None,
+) -> torch.Tensor:
+    """Quadratic forms ``V^T K V``, ``K_ij = kernel(x_i, x_j)``: (p, p) or (p,).
+
+    Returned in float64: the row sums of each block are accumulated in float64
+    (MMD is a small difference of such sums).
+
+    ``diag=True`` returns only the diagonal ``(v_k^T K v_k)_k``. Self pairs get
+    distance exactly 0. The chunked backend evaluates each pair once
+    (upper-triangular blocks) with a single pass of matrix-vector products per
+    block, which is what MMD estimators need (cheaper than ``kernel_matmul``,
+    which must also scatter the transposed blocks). Differentiable, with
+    recomputation of each block in the backward pass (bounded memory).
+    """
+    grad = _needs_grad(x, V)
+    if backend in ("dense", "keops"):
+        r = kernel_matmul(x, V, kernel, backend).to(torch.float64)  # (n, p)
+        V = V.to(torch.float64)
+        return (V * r).sum(0) if diag else V.T @ r
+    if backend != "chunked":
+        raise ValueError(
+            f"backend must be 'dense', 'chunked' or 'keops' here (got {backend!r}); "
+            "resolve 'auto' with choose_backend first."
+        )
+    from torch.utils.checkpoint import checkpoint
+
+    n = x.shape[0]
+    if chunk_pairs is None:
+        chunk_pairs = KERNEL_CHUNK_PAIRS
+    if chunk_pairs is None:
+        chunk_pairs = KERNEL_CHUNK_BYTES // x.element_size() // (4 if grad else 1)
+    total = None
+    s = 0
+    while s < n:
+        e = min(n, s + max(1, chunk_pairs // (n - s)))
+        args = (kernel, x[s:e], x[s:], V[s:], V[s:e])
+        if grad:
+            part = checkpoint(_sym_quad_block, *args, False, diag, use_reentrant=False)
+        else:
+            part = _sym_quad_block(*args, True, diag)
+        total = part if total is None else total + part
+        s = e
+    return total
 
 
 # ---------------------------------------------------------------------------

@@ -149,6 +149,32 @@ class Kernel:
             d2.pow_(self.beta / 2)
         return d2.mul_(-(s ** (-self.beta)))
 
+    def _affine(self) -> tuple[float, float] | None:
+        r"""Fast-path constants: :math:`t = \alpha r^2 + \beta`, or None."""
+        if self.fn is not None or len(self.scales) != 1:
+            return None
+        s = self.scales[0]
+        if self.name == "gaussian":
+            return -0.5 / (s * s), 0.0
+        if self.name == "imq":
+            return 1.0 / s, 1.0
+        return 1.0 / (s * s), 0.0  # laplacian, energy: t = (r / s)^2
+
+    def _finish_(self, t: torch.Tensor) -> torch.Tensor:
+        r"""In place: kernel values from :math:`t = \alpha r^2 + \beta`."""
+        if self.name == "gaussian":
+            return t.clamp_max_(0.0).exp_()
+        if self.name == "imq":
+            return t.clamp_min_(1.0).reciprocal_()
+        t.clamp_min_(0.0)
+        if self.name == "laplacian":
+            return t.sqrt_().neg_().exp_()
+        if self.beta == 1.0:
+            t.sqrt_()
+        elif self.beta != 2.0:
+            t.pow_(self.beta / 2)
+        return t.neg_()
+
     def from_sqdist(self, d2: Any, inplace: bool = False) -> Any:
         r"""Kernel values from squared distances :math:`r^2` (any shape).
 
@@ -209,6 +235,20 @@ class Kernel:
             return self._call_fn(x, y)
         x2 = (x * x).sum(-1)  # (n,)
         y2 = (y * y).sum(-1)  # (m,)
+        affine = self._affine() if inplace else None
+        if affine is not None:
+            # t = alpha |x - y|^2 + beta as one GEMM of augmented factors
+            # [-2 alpha x, alpha |x|^2 + beta, 1] . [y, 1, alpha |y|^2]: one
+            # pass fewer than addmm + add, and the constants folded in.
+            al, be = affine
+            ones_x = torch.ones_like(x2).unsqueeze(1)
+            ones_y = torch.ones_like(y2).unsqueeze(1)
+            xa = torch.cat([x * (-2 * al), (x2 * al + be).unsqueeze(1), ones_x], 1)
+            ya = torch.cat([y, ones_y, (y2 * al).unsqueeze(1)], 1)
+            t = xa @ ya.T  # (n, m)
+            if diag_offset is not None:
+                t.diagonal(diag_offset).fill_(be)
+            return self._finish_(t)
         if inplace:
             d2 = torch.addmm(y2.unsqueeze(0), x, y.T, alpha=-2.0)  # (n, m)
             d2.add_(x2.unsqueeze(1)).clamp_min_(0.0)

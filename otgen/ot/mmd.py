@@ -9,10 +9,12 @@ For probability measures :math:`\alpha = \sum_i a_i \delta_{x_i}` and
 
 estimated from the samples by U- or V-statistics. Every estimator except the
 linear-time one is a bilinear form in one pooled kernel matrix
-:math:`K = k(z_i, z_j)`, :math:`z = (x, y)`, computed as the kernel sums
-:math:`K V` of :func:`otgen.ot._reduce.kernel_matmul` (dense, chunked or KeOps,
-never storing :math:`K` beyond a block online), so the estimators are written
-once for every backend.
+:math:`K = k(z_i, z_j)`, :math:`z = (x, y)`: the quadratic forms
+:math:`V^\top K V` of :func:`otgen.ot._reduce.kernel_quadform` (dense, chunked
+or KeOps; online, :math:`K` is never stored beyond a block, and the chunked
+backend evaluates each pair once), so the estimators are written once for
+every backend. The permutation test uses the kernel sums :math:`K E` of
+:func:`otgen.ot._reduce.kernel_matmul`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from otgen._arrays import ArrayLike, is_torch, scalar_output
 from otgen._validation import check_choice, check_points, check_weights
-from otgen.ot._reduce import Backend, choose_backend, kernel_matmul
+from otgen.ot._reduce import Backend, choose_backend, kernel_matmul, kernel_quadform
 from otgen.ot.kernels import Kernel, KernelLike, ScaleLike, resolve_kernel
 
 __all__ = ["MMDTestResult", "mmd", "mmd_test"]
@@ -104,16 +106,16 @@ def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: str) -> torch.Tenso
         return _linear(tx, ty, k)
     n = tx.shape[0]
     z = _pooled(tx, ty, k)
+    a64, b64 = ta.to(torch.float64), tb.to(torch.float64)
+    if estimator == "biased":
+        # w^T K w with w = (a, -b): one kernel pass, one product per block.
+        w = torch.cat([ta, -tb]).unsqueeze(1)  # (N, 1)
+        return kernel_quadform(z, w, k, be, diag=True)[0].to(torch.float64)
     zero_n = torch.zeros_like(ta)
     zero_m = torch.zeros_like(tb)
     V = torch.stack([torch.cat([ta, zero_m]), torch.cat([zero_n, tb])], 1)  # (N, 2)
-    KV = kernel_matmul(z, V, k, be).to(torch.float64)  # (N, 2)
-    a64, b64 = ta.to(torch.float64), tb.to(torch.float64)
-    s_xx = a64 @ KV[:n, 0]
-    s_yy = b64 @ KV[n:, 1]
-    s_xy = a64 @ KV[:n, 1]
-    if estimator == "biased":
-        return s_xx + s_yy - 2 * s_xy
+    Q = kernel_quadform(z, V, k, be).to(torch.float64)  # (2, 2) = V^T K V
+    s_xx, s_yy, s_xy = Q[0, 0], Q[1, 1], Q[0, 1]
     # U-statistics: drop the diagonal i = j, renormalise by sum_{i != j} a_i a_j.
     dx = k.diag(tx).to(torch.float64)
     dy = k.diag(ty).to(torch.float64)
