@@ -13,6 +13,15 @@ from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.base import GenerativeModel, UpdateGroup
 from otgen.models.data import TOYS, get_toy
 from otgen.models.metrics import evaluate
+from otgen.models.nets import (
+    BernoulliDecoder,
+    DeterministicDecoder,
+    DeterministicEncoder,
+    GaussianDecoder,
+    GaussianEncoder,
+    ImplicitEncoder,
+    mlp,
+)
 from otgen.models.penalties import (
     AdversarialPenalty,
     ExactOTPenalty,
@@ -42,6 +51,12 @@ __all__ = [
     "TOYS",
     "WGANGP",
     "AdversarialPenalty",
+    "BernoulliDecoder",
+    "DeterministicDecoder",
+    "DeterministicEncoder",
+    "GaussianDecoder",
+    "GaussianEncoder",
+    "ImplicitEncoder",
     "ExactOTPenalty",
     "GaussianPrior",
     "GenerativeModel",
@@ -63,6 +78,7 @@ __all__ = [
     "get_toy",
     "load_model",
     "make_prior",
+    "mlp",
     "vae",
     "wae_exact",
     "wae_gan",

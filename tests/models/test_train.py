@@ -157,3 +157,49 @@ def test_metrics_noise_floor_and_modes():
     )
     assert m["w2_ratio"] > 1.5  # an untrained model is far from the data
     assert m["n_modes"] == 8 and len(m["mode_mass"]) == 8
+
+
+def test_hand_built_model_with_custom_modules_saves_and_loads(tmp_path):
+    from otgen.models import (
+        DeterministicDecoder,
+        GaussianEncoder,
+        PenalisedAutoEncoder,
+        SlicedPenalty,
+        SpherePrior,
+    )
+
+    def make():
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return _make()
+
+    def _make():
+        enc = GaussianEncoder(
+            torch.nn.Sequential(
+                torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 6)
+            )
+        )
+        dec = DeterministicDecoder(
+            torch.nn.Sequential(
+                torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
+            )
+        )
+        return PenalisedAutoEncoder(
+            enc,
+            dec,
+            SpherePrior(3),
+            SlicedPenalty(),
+            cost="l1",
+            lam=2.0,
+            recon_scale=0.5,
+        )
+
+    tr = Trainer(make(), X, batch_size=64, progress=False).fit(4)
+    tr.save(tmp_path / "ck")
+    with pytest.raises(ValueError, match="hand-built model"):
+        load_model(tmp_path / "ck")
+    again = Trainer(make(), X, batch_size=64, progress=False).load(tmp_path / "ck")
+    assert torch.equal(_params(again.model), _params(tr.model)) and again.step == 4
+    tr.fit(3)
+    again.fit(3)
+    assert torch.equal(_params(again.model), _params(tr.model))
