@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         trainer_opts = {
             "seed": args.seed,
             "num_threads": 1,
-            **TOY_TRAINER,
+            "batch_size": min(TOY_TRAINER["batch_size"], int(train.shape[0])),
             **conf.get("trainer", {}),
         }
         if args.float64:
