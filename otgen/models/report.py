@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def write_report(
         "",
     ]
     for name, path in figures.items():
-        rel = Path(path).relative_to(d) if Path(path).is_absolute() else Path(path)
+        rel = Path(os.path.relpath(Path(path).resolve(), d.resolve()))
         lines += [f"### {name}", "", f"![{name}]({rel.as_posix()})", ""]
     path = d / "report.md"
     path.write_text("\n".join(lines))

@@ -39,8 +39,11 @@ def test_bad_options_exit_2_with_one_line(capsys, tmp_path):
     _one_line_error(capsys, ["train", "--data", str(few)], "at least 50 points")
 
 
-def test_short_run_writes_report_plots_log_and_checkpoint(capsys, tmp_path):
-    out = tmp_path / "run"
+def test_short_run_writes_report_plots_log_and_checkpoint(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # a relative --out: figure links stay relative
+    out = Path("run")
     assert main(["train", "--steps", "20", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert str(out / "report.md") in printed
