@@ -152,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
 
     t_start = time.perf_counter()
     conf = _read_config(args.config)
-    steps = args.steps or int(conf.get("steps", DEFAULT_STEPS))
+    steps = args.steps or conf.get("steps", DEFAULT_STEPS)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise CLIError(f"--config: steps must be an integer >= 1 (got {steps!r})")
     train, held_a, held_b, toy = _load_data(args.data, args.seed)
     data_label = args.data if toy is not None else Path(args.data).stem
     out = Path(args.out or f"runs/{args.model}-{data_label}")

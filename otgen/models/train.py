@@ -151,7 +151,7 @@ class Trainer:
     schedule : {"constant", "warmup", "adaptive"}, default="constant"
         :class:`LambdaSchedule` kind, with ``warmup_steps``, ``lam_target``,
         ``lam_rate``.
-    dtype : torch.dtype, optional
+    dtype : torch.dtype or {"float32", "float64"}, optional
         ``torch.float64`` trains in double precision (the model is converted).
     log_path : str or Path, optional
         JSON-lines file receiving the logged terms every ``log_every`` steps.
@@ -200,6 +200,13 @@ class Trainer:
             raise ValueError(
                 f"batch_size must be an integer >= 2 (got {batch_size!r})."
             )
+        if isinstance(dtype, str):
+            names = {"float32": torch.float32, "float64": torch.float64}
+            if dtype not in names:
+                raise ValueError(
+                    f"dtype must be 'float32' or 'float64' (got {dtype!r})."
+                )
+            dtype = names[dtype]
         if dtype is not None:
             model.to(dtype)
         self.model, self.seed, self.update = model, int(seed), update

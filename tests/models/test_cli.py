@@ -34,6 +34,15 @@ def test_bad_options_exit_2_with_one_line(capsys, tmp_path):
         ["train", "--config", str(bad), "--out", str(tmp_path / "o")],
         "unknown option(s) lamda",
     )
+    for conf, match in [
+        ('{"trainer": {"foo": 1}}', "unexpected keyword argument 'foo'"),
+        ('{"trainer": {"dtype": "float16"}}', "dtype must be 'float32' or 'float64'"),
+        ('{"steps": "many"}', "steps must be an integer >= 1"),
+        ('{"model": {"encoder": "magic"}}', "encoder must be"),
+    ]:
+        bad.write_text(conf)
+        argv = ["train", "--config", str(bad), "--out", str(tmp_path / "o")]
+        _one_line_error(capsys, argv, match)
     few = tmp_path / "few.csv"
     few.write_text("0,1\n1,2\n")
     _one_line_error(capsys, ["train", "--data", str(few)], "at least 50 points")
