@@ -185,6 +185,22 @@ def test_total_mass_other_than_one():
     check_certificate(res, np.full(5, 2.0), np.full(5, 2.0), C5)
 
 
+def test_negative_costs_single_pair_after_zero_weights():
+    # POT's C++ simplex called such problems infeasible (found by the linprog
+    # comparison above): a 1 x 1 problem, given or left by zero weights.
+    res = emd(None, None, np.array([[-1.5]]))
+    assert res.value == -1.5 and res.converged
+    check_certificate(res, np.ones(1), np.ones(1), np.array([[-1.5]]))
+    C = np.array([[2.0], [-2.5]])
+    res = emd([0.0, 1.0], [1.0], C)
+    assert_allclose(res.value, -2.5, **F64)
+    check_certificate(res, np.array([0.0, 1.0]), np.ones(1), C)
+    C = -np.random.default_rng(1).random((4, 3)) - 10
+    a, b = np.array([0.0, 0.5, 0.0, 0.5]), np.array([0.0, 1.0, 0.0])
+    primal, _ = lp_reference(a, b, C)
+    assert_allclose(emd(a, b, C).value, primal, **F64)
+
+
 # --------------------------------------------------- certificate, all solvers
 
 
