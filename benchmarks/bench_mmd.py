@@ -115,7 +115,7 @@ def linear_torch(x, y, s):
 def run_quadratic(sizes, dims, args):
     rows, table = [], []
     for d in dims:
-        for kernel in KERNELS:
+        for kernel in args.kernels:
             s = scale_for(kernel, d)
             if "online" in args.peers:
                 # Compile GeomLoss's KeOps formula for this kernel and d first.
@@ -131,11 +131,15 @@ def run_quadratic(sizes, dims, args):
                         x, y, kernel=k, scale=s, estimator="biased"
                     ),
                 }
-                if "cdist" in args.peers:
+                # Dense peers hold n x n float32 matrices (several at once):
+                # skip them beyond the memory instead of meeting the OOM killer.
+                dense_gb = 3 * n * n * 4 / 2**30
+                fits = dense_gb < args.mem_gb
+                if "cdist" in args.peers and fits:
                     cases["cdist"] = lambda x=x, y=y, k=kernel, s=s: cdist_mmd(
                         x, y, k, s
                     )
-                if "tensorized" in args.peers:
+                if "tensorized" in args.peers and fits:
                     f_t = geomloss_case(kernel, s, "tensorized")
                     cases["geomloss_tensorized"] = lambda f=f_t, x=x, y=y: f(x, y)
                 if "online" in args.peers:
@@ -149,7 +153,18 @@ def run_quadratic(sizes, dims, args):
                             fn,
                             repeats=args.repeats,
                             warmup=0,
-                            limit_s=args.limit,
+                            limit_s=args.limit_otgen if name == "otgen" else args.limit,
+                        )
+                for name in ("cdist", "geomloss_tensorized"):
+                    peer = name.split("_")[-1]
+                    if peer in args.peers and not fits:
+                        res[name] = Timing(
+                            name,
+                            None,
+                            None,
+                            None,
+                            None,
+                            status=f"skipped (needs ~{dense_gb:.0f} GB)",
                         )
                 if n <= 10_000:
                     x64, y64 = x.double(), y.double()
@@ -174,7 +189,7 @@ def run_quadratic(sizes, dims, args):
                         continue
                     short = name.replace("geomloss_", "gl_")
                     if t.status != "ok":
-                        row[f"{short} s"] = t.status.split(" (")[0]
+                        row[f"{short} s"] = t.status.replace("one run ", "")
                         row[f"{short} ratio"] = "-"
                         row[f"{short} err"] = "-"
                         continue
@@ -260,6 +275,18 @@ def main():
         default=60.0,
         help="per-run time limit in seconds (slower: skipped)",
     )
+    parser.add_argument(
+        "--limit-otgen",
+        type=float,
+        default=None,
+        help="time limit for otgen (default: --limit)",
+    )
+    parser.add_argument(
+        "--mem-gb",
+        type=float,
+        default=16.0,
+        help="skip dense peers needing more memory than this",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dims", type=int, nargs="+", default=[3, 64])
     parser.add_argument("--sizes", type=int, nargs="+", default=None)
@@ -269,8 +296,14 @@ def main():
         default=["cdist", "tensorized", "online"],
         choices=["cdist", "tensorized", "online"],
     )
+    parser.add_argument(
+        "--kernels", nargs="+", default=list(KERNELS), choices=list(KERNELS)
+    )
+    parser.add_argument("--name", default=None, help="results/<name>.json")
     parser.add_argument("--linear-n", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.limit_otgen is None:
+        args.limit_otgen = args.limit
     sizes = args.sizes or ([1000, 10_000] if args.quick else [1000, 10_000, 100_000])
     info = machine_info()
     print(
@@ -279,7 +312,7 @@ def main():
     )
     quad, quad_table = run_quadratic(sizes, args.dims, args)
     lin, lin_table = run_linear(args.linear_n, args.dims, args)
-    name = "bench_mmd_quick" if args.quick else "bench_mmd"
+    name = args.name or ("bench_mmd_quick" if args.quick else "bench_mmd")
     path = save(
         name,
         quad + lin,

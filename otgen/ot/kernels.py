@@ -77,6 +77,11 @@ def _pow_half(d2: Any, beta: float) -> Any:
     return d2 ** (beta / 2)
 
 
+def _exp_floor(t: torch.Tensor) -> float:
+    """Smallest argument whose exp is a normal float (subnormals: ~3x slower)."""
+    return -87.0 if t.dtype in (torch.float32, torch.float16) else -708.0
+
+
 @dataclass(frozen=True)
 class Kernel:
     r"""A kernel :math:`k(x, y) = \sum_{s \in \text{scales}} k_s(x, y)`.
@@ -138,9 +143,9 @@ class Kernel:
     def _one_(self, d2: torch.Tensor, s: float) -> torch.Tensor:
         """In-place :math:`k_s` (no autograd), overwriting ``d2``."""
         if self.name == "gaussian":
-            return d2.mul_(-0.5 / (s * s)).exp_()
+            return d2.mul_(-0.5 / (s * s)).clamp_min_(_exp_floor(d2)).exp_()
         if self.name == "laplacian":
-            return d2.sqrt_().mul_(-1.0 / s).exp_()
+            return d2.sqrt_().mul_(-1.0 / s).clamp_min_(_exp_floor(d2)).exp_()
         if self.name == "imq":
             return d2.add_(s).reciprocal_().mul_(s)
         if self.beta == 1.0:
@@ -163,12 +168,12 @@ class Kernel:
     def _finish_(self, t: torch.Tensor) -> torch.Tensor:
         r"""In place: kernel values from :math:`t = \alpha r^2 + \beta`."""
         if self.name == "gaussian":
-            return t.clamp_max_(0.0).exp_()
+            return t.clamp_(_exp_floor(t), 0.0).exp_()
         if self.name == "imq":
             return t.clamp_min_(1.0).reciprocal_()
-        t.clamp_min_(0.0)
         if self.name == "laplacian":
-            return t.sqrt_().neg_().exp_()
+            return t.clamp_(0.0, _exp_floor(t) ** 2).sqrt_().neg_().exp_()
+        t.clamp_min_(0.0)
         if self.beta == 1.0:
             t.sqrt_()
         elif self.beta != 2.0:
