@@ -1,5 +1,6 @@
 """Layering: `otgen.ot` (layer 1) imports nothing from `otgen.models` or
-`otgen.theory`, and only `otgen/ot/_reduce.py` imports pykeops (lazily).
+`otgen.theory`, `otgen.models` (layer 2) nothing from `otgen.theory` (layer 3
+may import layer 2), and only `otgen/ot/_reduce.py` imports pykeops (lazily).
 
 Checked twice: in a fresh interpreter that loads `otgen.ot` *without* running
 `otgen/__init__.py` (so a package-level import of the upper layers cannot hide
@@ -56,6 +57,30 @@ def test_the_probe_sees_upper_layers_when_they_are_imported():
         "import otgen.ot\n", "import otgen.ot\nimport otgen.models\n"
     )
     assert "otgen.models" in loaded_modules(code)
+
+
+MODELS_PROBE = PROBE.replace("otgen.ot", "otgen.models")
+
+
+def test_importing_otgen_models_loads_no_theory():
+    # Layer 2 never imports layer 3 (layer 3 may import layer 2: items 15, 16).
+    if not (PACKAGE / "models" / "__init__.py").exists():
+        return
+    mods = loaded_modules(MODELS_PROBE.format(path=str(PACKAGE)))
+    assert "otgen.models" in mods and "otgen.models.train" in mods
+    theory = [m for m in mods if m.startswith("otgen.theory")]
+    assert theory == [], f"otgen.models pulled in {theory}"
+
+
+def test_source_of_otgen_models_imports_no_theory():
+    files = sorted((PACKAGE / "models").rglob("*.py"))
+    bad = {
+        str(f.relative_to(PACKAGE)): [
+            n for n in imported_names(f) if n.startswith("otgen.theory")
+        ]
+        for f in files
+    }
+    assert {k: v for k, v in bad.items() if v} == {}
 
 
 def imported_names(path, pkg=None):

@@ -1,7 +1,9 @@
 """Layer 3 of otgen: numerical checks of the theory against exact OT.
 
-- :mod:`otgen.theory.lp`: discrete solvers (Theorem A encoder LP, W_c-dagger,
-  POT values for W_1, TV and MMD² penalties, Kantorovich-Rubinstein and Prop. W
+- :mod:`otgen.theory.lp`: the discrete solvers, gathered from
+  :mod:`otgen.theory.encoders` (Theorem A encoder LP, W_c-dagger, deterministic
+  encoders), :mod:`otgen.theory.pot` (POT values for W_1, TV and MMD²
+  penalties) and :mod:`otgen.theory.duals` (Kantorovich-Rubinstein and Prop. W
   duals, the c-transform critic);
 - :mod:`otgen.theory.gaussian`, :mod:`otgen.theory.continuous`: closed forms,
   the posterior-mean decoder, the VAE decomposition, GAN identities;
@@ -9,7 +11,8 @@
   a registry and :func:`run_checks`; :mod:`otgen.theory.report`: table, figures
   and markdown report (``otgen verify``).
 
-This layer imports :mod:`otgen.ot` only, never :mod:`otgen.models`.
+This layer imports :mod:`otgen.ot` and, for the checks on trained models
+(items 15 and 16), :mod:`otgen.models`; neither lower layer imports it.
 """
 
 from otgen.theory.checks import CHECKS, CheckResult, run_checks

@@ -1,9 +1,8 @@
-"""Checks of PAPER.md items 13-15: MMD estimators, GAN and f-GAN, AAE = WAE-GAN."""
+"""Checks of PAPER.md items 13-14: MMD estimators, GAN and f-GAN."""
 
 from __future__ import annotations
 
 import importlib
-import itertools
 import math
 
 import numpy as np
@@ -248,69 +247,3 @@ def item_14(seed: int, *, n: int = 6, m: int = 0, mc: int = 0, logit_shift=0.0):
         )
     )
     return out
-
-
-# -- item 15: AAE = WAE-GAN ------------------------------------------------------------
-
-
-def item_15(seed: int, *, n: int = 16, m: int = 0, mc: int = 0, lam_aae=None):
-    """Prop. AAE: AAE and WAE-GAN losses agree in value and gradient."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    d, dz, lam = 5, 3, 2.5
-    kw = dict(dtype=torch.float64)
-    enc = torch.nn.Linear(d, dz, **kw)
-    dec = torch.nn.Sequential(
-        torch.nn.Linear(dz, 8, **kw), torch.nn.Tanh(), torch.nn.Linear(8, d, **kw)
-    )
-    dis = torch.nn.Sequential(
-        torch.nn.Linear(dz, 8, **kw), torch.nn.ReLU(), torch.nn.Linear(8, 1, **kw)
-    )
-    with torch.no_grad():
-        for prm in itertools.chain(
-            enc.parameters(), dec.parameters(), dis.parameters()
-        ):
-            prm.copy_(torch.randn(prm.shape, generator=gen, **kw))
-    x = torch.randn(n, d, generator=gen, **kw)
-    zp = torch.randn(n, dz, generator=gen, **kw)
-
-    def disc(z):
-        return dis(z)[:, 0]
-
-    def losses(fn, lam_):
-        zt = enc(x)
-        ld, lg = fn(x, zp, zt, dec, disc, lam=lam_)
-        gd = torch.autograd.grad(ld, list(dis.parameters()), retain_graph=True)
-        gg = torch.autograd.grad(lg, list(enc.parameters()) + list(dec.parameters()))
-        return ld, lg, gd, gg
-
-    a = losses(ct.wae_gan_losses, lam)
-    b = losses(ct.aae_losses, lam if lam_aae is None else lam_aae)
-    dv = max(abs((a[0] - b[0]).item()), abs((a[1] - b[1]).item()))
-    scale = max(abs(a[0].item()), abs(a[1].item()))
-    dg = max(float((u - v).abs().max()) for u, v in zip(a[2] + a[3], b[2] + b[3]))
-    gscale = max(float(u.abs().max()) for u in a[2] + a[3])
-    return [
-        _res(
-            15,
-            1,
-            "AAE = WAE-GAN values",
-            "squared cost, same lambda: discriminator and encoder-decoder losses "
-            "agree (largest |difference|)",
-            dv,
-            0.0,
-            "==",
-            _rtol(EXACT_TOL, scale),
-        ),
-        _res(
-            15,
-            2,
-            "AAE = WAE-GAN gradients",
-            "their gradients in every parameter agree (largest |difference|)",
-            dg,
-            0.0,
-            "==",
-            _rtol(EXACT_TOL, gscale),
-        ),
-    ]

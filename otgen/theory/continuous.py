@@ -369,8 +369,9 @@ def aae_losses(x, z_prior, z_tilde, decoder, discriminator, *, lam: float):
     Reconstruction phase :math:`\frac1n\sum_i \|x_i - G(\tilde z_i)\|^2`,
     regularisation phase as binary classification of prior samples (label 1)
     against codes (label 0) with binary cross-entropy; the encoder is trained
-    to have its codes labelled 1. The adversarial terms carry weight
-    :math:`\lambda`.
+    to have its codes labelled 1, with weight :math:`\lambda`. The
+    discriminator's loss is not weighted (Algorithm 1 of WAE-GAN multiplies it
+    by :math:`\lambda`, which only rescales its step).
 
     Parameters
     ----------
@@ -399,13 +400,10 @@ def aae_losses(x, z_prior, z_tilde, decoder, discriminator, *, lam: float):
     d_real = discriminator(z_prior)
     d_fake = discriminator(z_tilde)
     bce = F.binary_cross_entropy_with_logits
-    loss_d = (
-        lam
-        * 2.0
-        * bce(
-            torch.cat([d_real, d_fake]),
-            torch.cat([torch.ones_like(d_real), torch.zeros_like(d_fake)]),
-        )
+    # Mean over the 2n labelled points, times 2: the sum of the two batch means.
+    loss_d = 2.0 * bce(
+        torch.cat([d_real, d_fake]),
+        torch.cat([torch.ones_like(d_real), torch.zeros_like(d_fake)]),
     )
     rec = F.mse_loss(decoder(z_tilde), x, reduction="sum") / x.shape[0]
     loss_g = rec + lam * bce(d_fake, torch.ones_like(d_fake))

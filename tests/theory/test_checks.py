@@ -20,10 +20,10 @@ def _assert_all_pass(results):
     assert bad == []
 
 
-def test_registry_covers_items_1_to_15():
-    assert sorted(CHECKS) == list(range(1, 16))
+def test_registry_covers_items_1_to_16():
+    assert sorted(CHECKS) == list(range(1, 17))
     names = [r.name for r in run_checks(0, quick=True, items=[14, 15])]
-    assert names == ["14.1", "14.2", "14.3", "14.4", "14.5", "15.1", "15.2"]
+    assert names == [f"14.{k}" for k in range(1, 6)] + [f"15.{k}" for k in range(1, 5)]
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_gan_items_pass(item, seed, n):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("item", sorted(CHECKS))
-def test_full_sizes_pass(item):
+def test_full_sizes_pass(item):  # item 16 at full size: 1000 training steps
     it = CHECKS[item]
     _assert_all_pass(it.fn(7, **it.full))
 
@@ -115,6 +115,8 @@ BROKEN = [
     (13, dict(n=8, mc=400), dict(estimator="biased"), {"13.1", "13.2", "13.3"}),
     (14, dict(n=5), dict(logit_shift=0.3), {"14.1", "14.2", "14.5"}),
     (15, dict(n=8), dict(lam_aae=3.0), {"15.1", "15.2"}),
+    (15, dict(n=8), dict(seed_aae=4), {"15.1", "15.2", "15.4"}),
+    # item 16 (a trained model) has its broken instances in test_models_items.py
 ]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.spatial.distance import cdist
 
-from otgen.theory import lp
+from otgen.theory import lp, pot
 
 LP = dict(rtol=1e-8, atol=1e-10)  # HiGHS at 1e-10 feasibility/optimality
 
@@ -175,7 +175,7 @@ def test_pot_mmd2_slsqp_fallback(monkeypatch):
     C = cdist(x, y, "sqeuclidean")
     K = 1.0 / (1.0 + cdist(z, z, "sqeuclidean"))
     want = lp.pot_mmd2(C, K, p, r, lam=50.0)
-    real, calls = lp._polish, []
+    real, calls = pot._polish, []
 
     def stalled(P, *args, **kw):
         calls.append(kw.get("rounds"))
@@ -183,7 +183,7 @@ def test_pot_mmd2_slsqp_fallback(monkeypatch):
             return P, 1.0  # the first (active-set) attempt "fails"
         return real(P, *args, **kw)
 
-    monkeypatch.setattr(lp, "_polish", stalled)
+    monkeypatch.setattr(pot, "_polish", stalled)
     got = lp.pot_mmd2(C, K, p, r, lam=50.0)
     assert len(calls) == 2
     assert got.certificate <= 1e-10 * C.max()
@@ -191,6 +191,6 @@ def test_pot_mmd2_slsqp_fallback(monkeypatch):
 
 
 def test_pot_mmd2_warns_when_not_certified(monkeypatch):
-    monkeypatch.setattr(lp, "_polish", lambda P, *a, **k: (P, 1.0))
+    monkeypatch.setattr(pot, "_polish", lambda P, *a, **k: (P, 1.0))
     with pytest.warns(UserWarning, match="Frank-Wolfe gap"):
         lp.pot_mmd2(np.array([[0.0, 2.0], [0.0, 2.0]]), np.eye(2), lam=1.0)
