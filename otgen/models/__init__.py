@@ -10,8 +10,10 @@ command.
 """
 
 from otgen.models.autoencoder import PenalisedAutoEncoder
+from otgen.models.avb import AVB, AVBPenalty
 from otgen.models.base import GenerativeModel, UpdateGroup
 from otgen.models.data import TOYS, get_toy
+from otgen.models.gan import FDIVERGENCES, FGAN, variational_bound
 from otgen.models.metrics import evaluate
 from otgen.models.nets import (
     BernoulliDecoder,
@@ -33,8 +35,11 @@ from otgen.models.penalties import (
 from otgen.models.presets import (
     PRESETS,
     aae,
+    avb,
     beta_vae,
     build,
+    fgan,
+    gan,
     vae,
     wae_exact,
     wae_gan,
@@ -47,6 +52,14 @@ from otgen.models.train import LambdaSchedule, Trainer, TrainingError, load_mode
 from otgen.models.wgan import WGANGP
 
 __all__ = [
+    "AVB",
+    "FDIVERGENCES",
+    "FGAN",
+    "AVBPenalty",
+    "avb",
+    "fgan",
+    "gan",
+    "variational_bound",
     "PRESETS",
     "TOYS",
     "WGANGP",

@@ -83,6 +83,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--float64", action="store_true", help="train in double precision")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    from otgen.models.compare import register as register_compare
+
+    register_compare(subparsers)
 
 
 def _read_config(path: str | None) -> dict:

@@ -17,6 +17,14 @@ preset            pieces
 ``wae_sinkhorn``  WAE with a debiased Sinkhorn divergence penalty
 ``wae_exact``     WAE with the exact minibatch :math:`W_1` penalty and
                   Euclidean cost (the exact penalty of Prop. P6)
+``avb``           implicit encoder, Gaussian decoder, KL estimated by a
+                  discriminator :math:`T(x, z)` (Mescheder et al. 2017;
+                  Prop. V3)
+``gan``           generator and data-space logistic critic, non-saturating or
+                  minimax generator loss (Goodfellow et al. 2014)
+``fgan``          generator and critic on the variational :math:`D_f` bound,
+                  :math:`f` in KL, reverse KL, JS, Pearson/Neyman
+                  :math:`\chi^2`, squared Hellinger (Nowozin et al. 2016)
 ================  ============================================================
 
 Every preset takes the data dimension ``d_x`` and JSON-serialisable options;
@@ -34,7 +42,9 @@ from typing import Any
 import torch
 
 from otgen.models.autoencoder import PenalisedAutoEncoder
+from otgen.models.avb import AVB, AVBPenalty, InputKeepingEncoder
 from otgen.models.base import GenerativeModel
+from otgen.models.gan import FGAN
 from otgen.models.nets import (
     BernoulliDecoder,
     DeterministicDecoder,
@@ -58,8 +68,11 @@ from otgen.models.wgan import WGANGP
 __all__ = [
     "PRESETS",
     "aae",
+    "avb",
     "beta_vae",
     "build",
+    "fgan",
+    "gan",
     "vae",
     "wae_exact",
     "wae_gan",
@@ -513,6 +526,181 @@ def wae_exact(
     return _record(model, "wae_exact", d_x, local)
 
 
+def avb(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    noise_dim: int = 2,
+    beta: float = 1.0,
+    decoder_sigma: float = 0.1,
+    learn_sigma: bool = False,
+    prior_std: float = 1.0,
+    critic_hidden: Sequence[int] = HIDDEN,
+    critic_lr: float = 1e-3,
+    lr: float = 1e-3,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> AVB:
+    r"""Adversarial variational Bayes (Mescheder et al. 2017; PAPER.md Prop. V3).
+
+    Implicit encoder :math:`\tilde z = E(x, \varepsilon)`, Gaussian decoder
+    :math:`N(G(z), \sigma^2 I)` (random; ``decoder_sigma`` as in :func:`vae`),
+    loss :math:`\mathbb{E}[-\log p_G(x|\tilde z)] + \beta\,\mathbb{E}\,T(x,
+    \tilde z)` with the discriminator :math:`T` trained by the logistic loss,
+    :math:`T^* = \log q(z|x) - \log p_Z(z)`.
+
+    Examples
+    --------
+    >>> m = avb(2, seed=0)
+    >>> [g.name for g in m.update_groups()], m.penalty.is_divergence
+    (['critic', 'model'], False)
+    """
+    local = dict(locals())
+    if not isinstance(d_x, int) or d_x < 1:
+        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
+    p = make_prior("gaussian", d_z=d_z, std=prior_std)
+
+    def make() -> AVB:
+        enc = ImplicitEncoder(mlp(d_x + noise_dim, d_z, hidden), noise_dim=noise_dim)
+        dec = GaussianDecoder(
+            mlp(d_z, d_x, hidden), sigma=decoder_sigma, learn_sigma=learn_sigma
+        )
+        pen = AVBPenalty(d_x, d_z, hidden=critic_hidden, lr=critic_lr, betas=betas)
+        return AVB(
+            InputKeepingEncoder(enc),
+            dec,
+            p,
+            pen,
+            cost="gaussian",
+            lam=beta,
+            lr=lr,
+            betas=betas,
+        )
+
+    return _record(_seeded(seed, make), "avb", d_x, local)
+
+
+def _fgan(
+    d_x: int,
+    *,
+    f: str,
+    generator_loss: str,
+    d_z: int,
+    hidden: Sequence[int],
+    critic_hidden: Sequence[int],
+    prior_std: float,
+    n_critic: int,
+    lr: float,
+    betas: Sequence[float],
+    seed: int,
+) -> FGAN:
+    if not isinstance(d_x, int) or d_x < 1:
+        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
+    prior = make_prior("gaussian", d_z=d_z, std=prior_std)
+
+    def make() -> FGAN:
+        return FGAN(
+            mlp(d_z, d_x, hidden),
+            mlp(d_x, 1, critic_hidden),
+            prior,
+            f=f,
+            generator_loss=generator_loss,
+            n_critic=n_critic,
+            lr=lr,
+            betas=betas,
+        )
+
+    return _seeded(seed, make)
+
+
+def gan(
+    d_x: int,
+    *,
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    critic_hidden: Sequence[int] = HIDDEN,
+    generator_loss: str = "non_saturating",
+    prior_std: float = 1.0,
+    n_critic: int = 1,
+    lr: float = 2e-4,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> FGAN:
+    r"""GAN (Goodfellow et al. 2014): the f-GAN of :math:`2\,\mathrm{JS} - \log 4`.
+
+    Critic :math:`D = \sigma(V)` ascends :math:`\mathbb{E}\log D(X) +
+    \mathbb{E}\log(1 - D(G(Z)))`; the generator descends
+    :math:`-\mathbb{E}\log D(G(Z))` (``"non_saturating"``) or
+    :math:`\mathbb{E}\log(1 - D(G(Z)))` (``"minimax"``).
+
+    Examples
+    --------
+    >>> m = gan(2, generator_loss="minimax")
+    >>> m.f, m.generator_loss
+    ('gan', 'minimax')
+    """
+    local = dict(locals())
+    model = _fgan(
+        d_x,
+        f="gan",
+        generator_loss=generator_loss,
+        d_z=d_z,
+        hidden=hidden,
+        critic_hidden=critic_hidden,
+        prior_std=prior_std,
+        n_critic=n_critic,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "gan", d_x, local)
+
+
+def fgan(
+    d_x: int,
+    *,
+    f: str = "js",
+    d_z: int = 2,
+    hidden: Sequence[int] = HIDDEN,
+    critic_hidden: Sequence[int] = HIDDEN,
+    generator_loss: str = "non_saturating",
+    prior_std: float = 1.0,
+    n_critic: int = 1,
+    lr: float = 2e-4,
+    betas: Sequence[float] = (0.5, 0.999),
+    seed: int = 0,
+) -> FGAN:
+    r"""f-GAN (Nowozin et al. 2016): the variational bound on :math:`D_f`.
+
+    The critic ascends :math:`\mathbb{E}\, g_f(V(X)) - \mathbb{E}\,
+    f^*(g_f(V(G(Z))))`, with ``f`` one of
+    :data:`otgen.models.gan.FDIVERGENCES` (``"kl"``, ``"reverse_kl"``,
+    ``"js"``, ``"pearson"``, ``"neyman"``, ``"hellinger"``, ``"gan"``) and its
+    output activation :math:`g_f`.
+
+    Examples
+    --------
+    >>> fgan(2, f="pearson").f
+    'pearson'
+    """
+    local = dict(locals())
+    model = _fgan(
+        d_x,
+        f=f,
+        generator_loss=generator_loss,
+        d_z=d_z,
+        hidden=hidden,
+        critic_hidden=critic_hidden,
+        prior_std=prior_std,
+        n_critic=n_critic,
+        lr=lr,
+        betas=betas,
+        seed=seed,
+    )
+    return _record(model, "fgan", d_x, local)
+
+
 PRESETS: dict[str, Callable[..., GenerativeModel]] = {
     "wae_mmd": wae_mmd,
     "wae_gan": wae_gan,
@@ -522,6 +710,9 @@ PRESETS: dict[str, Callable[..., GenerativeModel]] = {
     "wgan_gp": wgan_gp,
     "wae_sinkhorn": wae_sinkhorn,
     "wae_exact": wae_exact,
+    "avb": avb,
+    "gan": gan,
+    "fgan": fgan,
 }
 
 

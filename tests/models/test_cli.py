@@ -22,7 +22,7 @@ def _one_line_error(capsys, argv, match):
 
 
 def test_bad_options_exit_2_with_one_line(capsys, tmp_path):
-    _one_line_error(capsys, ["train", "--model", "gan"], "invalid choice")
+    _one_line_error(capsys, ["train", "--model", "magic"], "invalid choice")
     _one_line_error(capsys, ["train", "--steps", "0"], "must be >= 1")
     _one_line_error(capsys, ["train", "--data", "ring9"], "neither a toy")
     bad = tmp_path / "bad.json"

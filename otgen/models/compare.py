@@ -1,0 +1,366 @@
+r"""``otgen compare``: the cookbook's models side by side on one data set.
+
+Each model (a preset of :mod:`otgen.models.presets`) is trained by the same
+:class:`~otgen.models.train.Trainer` for the same number of steps, batch size
+and seeds, on the same training sample per seed, then evaluated by
+:func:`~otgen.models.metrics.evaluate` on the same held-out samples. The
+report ``DIR/report.md`` holds one table (mean and standard deviation over
+seeds) and one figure with a panel of generated samples per model; the raw
+numbers of every run go to ``DIR/metrics.json``.
+
+A training step is one update of each group of the model (``n_critic`` critic
+updates for WGAN-GP), so "the same budget" means the same number of generator
+(or encoder/decoder) updates, not the same compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_STEPS", "register", "run"]
+
+DEFAULT_MODELS = "wae-mmd,wae-gan,vae,avb,gan,wgan-gp"
+DEFAULT_SEEDS = 3
+# 6 models x 3 seeds x 500 steps take about 7 minutes on one loaded core.
+DEFAULT_STEPS = 500
+BATCH_SIZE = 128
+
+# (metrics key, column header); mean ± sd over seeds, "-" where not applicable.
+_COLUMNS = (
+    ("w2_generated", "W2 to held-out"),
+    ("w2_noise_floor", "W2 noise floor"),
+    ("w2_ratio", "W2 / floor"),
+    ("modes_covered", "modes covered"),
+    ("max_mode_mass_error", "max mode-mass error"),
+    ("high_quality", "high-quality fraction"),
+    ("reconstruction_squared", "squared recon. cost"),
+    ("mmd_to_prior", "MMD^2(Q_Z, P_Z)"),
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        msg = f"must be an integer >= 1 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {v})")
+    return v
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``compare`` subcommand to the ``otgen`` parser."""
+    p = subparsers.add_parser(
+        "compare",
+        help="train several generative models with one budget and compare them",
+        description="Train each model under the same steps, batch size and seeds, "
+        "evaluate them on the same held-out data (exact W2 with its noise floor, "
+        "mode coverage, per-mode mass, reconstruction, latent MMD) and write a "
+        "markdown report with one table and one figure.",
+    )
+    p.add_argument("--data", default="ring8", help="toy name or sample file (ring8)")
+    p.add_argument(
+        "--models",
+        default=DEFAULT_MODELS,
+        help=f"comma-separated presets ({DEFAULT_MODELS})",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=DEFAULT_SEEDS,
+        help=f"number of seeds 0..N-1 ({DEFAULT_SEEDS})",
+    )
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=DEFAULT_STEPS,
+        help=f"training steps per run ({DEFAULT_STEPS})",
+    )
+    p.add_argument("--out", default=None, help="output directory (runs/compare-DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _parse_models(text: str) -> list[str]:
+    from otgen.cli import CLIError
+    from otgen.models.presets import PRESETS
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise CLIError(f"--models: expected comma-separated presets (got {text!r})")
+    known = [p.replace("_", "-") for p in PRESETS]
+    out: list[str] = []
+    for n in names:
+        key = n.replace("_", "-")
+        if key not in known:
+            raise CLIError(
+                f"--models: unknown model {n!r}; choose from {', '.join(known)}"
+            )
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _summary(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    sd = float(a.std(ddof=1)) if a.size > 1 else 0.0
+    return float(a.mean()), sd
+
+
+def _cell(values: list[float], key: str) -> str:
+    if not values:
+        return "-"
+    mean, sd = _summary(values)
+    if key == "modes_covered":
+        return f"{mean:.1f} ± {sd:.1f}"
+    return f"{mean:.3g} ± {sd:.2g}"
+
+
+def comparison_table(results: dict[str, list[dict]], n_modes: int | None) -> str:
+    """Markdown table: one row per model, mean ± sd over its finished seeds.
+
+    Examples
+    --------
+    >>> r = {"gan": [{"w2_generated": 1.0}, {"w2_generated": 3.0}]}
+    >>> comparison_table(r, None).splitlines()[2].split("|")[2].strip()
+    '2 ± 1.4'
+    """
+    cols = [(k, h) for k, h in _COLUMNS if n_modes is not None or "mode" not in k]
+    if n_modes is None:
+        cols = [(k, h) for k, h in cols if k != "high_quality"]
+    header = "| model | " + " | ".join(h for _, h in cols) + " | seeds |"
+    lines = [header, "|" + "---|" * (len(cols) + 2)]
+    for model, runs in results.items():
+        ok = [r for r in runs if "failed" not in r]
+        cells = [_cell([r[k] for r in ok if k in r], k) for k, _ in cols]
+        seeds = f"{len(ok)}/{len(runs)}"
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines)
+
+
+def _plot_panels(data, samples: dict[str, torch.Tensor], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    panels = [("held-out data", data), *samples.items()]
+    ncol = min(4, len(panels))
+    nrow = math.ceil(len(panels) / ncol)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3 * ncol, 3 * nrow), squeeze=False, sharex=True
+    )
+    d = data.detach().double().cpu().numpy()
+    lo, hi = d.min(0) - 0.5, d.max(0) + 0.5
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (name, pts) in zip(axes.flat, panels):
+        a = pts.detach().double().cpu().flatten(1).numpy()
+        y = a[:, 1] if a.shape[1] > 1 else 0 * a[:, 0]
+        color = "tab:blue" if name == "held-out data" else "tab:orange"
+        ax.scatter(a[:, 0], y, s=2, alpha=0.5, color=color)
+        ax.set_xlim(lo[0], hi[0])
+        if d.shape[1] > 1:
+            ax.set_ylim(lo[1], hi[1])
+        ax.set_title(name, fontsize=9)
+        ax.set_aspect("equal", adjustable="box")
+    fig.suptitle("samples per model (seed 0; first two coordinates)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _train_one(key, seed, steps, train, held_a, held_b, toy, bar, chunk):
+    from otgen.models.autoencoder import PenalisedAutoEncoder
+    from otgen.models.cli import TOY_RECIPES
+    from otgen.models.costs import reconstruction_cost
+    from otgen.models.metrics import evaluate
+    from otgen.models.presets import build
+    from otgen.models.train import Trainer, TrainingError
+
+    preset = key.replace("-", "_")
+    recipe = TOY_RECIPES.get(preset, {}) if toy is not None else {}
+    model = build(preset, int(train.shape[1]), seed=seed, **recipe)
+    trainer = Trainer(
+        model,
+        train,
+        batch_size=min(BATCH_SIZE, int(train.shape[0])),
+        seed=seed,
+        progress=False,
+        num_threads=1,
+    )
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        while done < steps:
+            k = min(chunk, steps - done)
+            trainer.fit(k)
+            done += k
+            bar.update(k)
+    except TrainingError as err:
+        bar.update(steps - done)
+        return {"failed": str(err), "seed": seed}, None
+    t_train = time.perf_counter() - t0
+    metrics = evaluate(
+        model,
+        held_a,
+        held_b,
+        seed=seed,
+        centers=None if toy is None else toy.centers,
+        sigma=None if toy is None else toy.sigma,
+    )
+    if isinstance(model, PenalisedAutoEncoder):
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        with torch.no_grad():
+            x = held_a.to(model.device, model.dtype)
+            rec = model.reconstruct(x, generator=g)
+            sq = reconstruction_cost(x, rec, cost="squared").mean()
+        metrics["reconstruction_squared"] = float(sq)
+    metrics.update(seed=seed, seconds_training=t_train, config=model.config)
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    with torch.no_grad():
+        samples = model.generate(held_a.shape[0], generator=g)
+    return metrics, samples
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``otgen compare``; returns the exit status."""
+    from tqdm.auto import tqdm
+
+    from otgen.cli import CLIError
+    from otgen.models.cli import _load_data
+
+    t_start = time.perf_counter()
+    models = _parse_models(args.models)
+    seeds = list(range(args.seeds))
+    data_sets = {s: _load_data(args.data, s) for s in seeds}
+    toy = data_sets[0][3]
+    label = args.data if toy is not None else Path(args.data).stem
+    out = Path(args.out or f"runs/compare-{label}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"--out {out}: {err}") from err
+    results: dict[str, list[dict]] = {m: [] for m in models}
+    samples: dict[str, torch.Tensor] = {}
+    bar = tqdm(
+        total=len(models) * len(seeds) * args.steps,
+        file=sys.stderr,
+        disable=args.quiet,
+        desc="compare",
+        unit="step",
+        dynamic_ncols=True,
+    )
+    chunk = max(1, args.steps // 20)
+    try:
+        for key in models:
+            for s in seeds:
+                bar.set_postfix_str(f"{key} seed {s}", refresh=True)
+                train, held_a, held_b, _ = data_sets[s]
+                metrics, gen = _train_one(
+                    key, s, args.steps, train, held_a, held_b, toy, bar, chunk
+                )
+                results[key].append(metrics)
+                if gen is not None and key not in samples:
+                    samples[key] = gen
+    finally:
+        bar.close()
+    fig = _plot_panels(data_sets[0][1], samples, out / "samples.png")
+    n_modes = None if toy is None else int(toy.centers.shape[0])
+    (out / "metrics.json").write_text(json.dumps(results, indent=1) + "\n")
+    report = _write_report(
+        out, args, models, seeds, results, n_modes, toy, data_sets, fig, t_start
+    )
+    print(f"report written to {report}")  # noqa: T201
+    return 0
+
+
+def _write_report(out, args, models, seeds, results, n_modes, toy, data_sets, fig, t0):
+    train, held_a, _, _ = data_sets[0]
+    data = args.data if toy is None else f"{toy.name}: {toy.definition}"
+    lines = [f"# otgen compare on {args.data}", ""]
+    lines += [
+        f"Data: {data}. Each model was trained for {args.steps} steps (one update "
+        "of each group per step; WGAN-GP's critic takes 5 updates per step) with "
+        f"batch size {min(BATCH_SIZE, int(train.shape[0]))} on {train.shape[0]} "
+        f"training points, for seeds {', '.join(map(str, seeds))} (seed s fixes "
+        "the training sample, the weights, the data order and the model noise). "
+        f"Metrics are computed on {held_a.shape[0]} held-out points per seed.",
+        "",
+        "## Table",
+        "",
+        comparison_table(results, n_modes),
+        "",
+        "Mean ± standard deviation over the seeds that finished ('seeds' column). "
+        "Columns:",
+        "",
+        "- W2 to held-out: exact W_2 (not W_2^2) between as many generated samples "
+        "and held-out points; W2 noise floor: exact W_2 between two independent "
+        "held-out samples of that size (a model that samples the data law scores "
+        "about the floor);",
+    ]
+    if n_modes is not None:
+        lines += [
+            f"- modes covered (of {n_modes}): modes holding at least 0.2/K of the "
+            "samples within 3 sigma of their centre; max mode-mass error: "
+            "max_k |mass_k - 1/K|; high-quality fraction: samples within 3 sigma "
+            "of a centre;",
+        ]
+    lines += [
+        "- squared recon. cost: held-out mean of ||x - G(z~)||^2, z~ ~ Q(Z|x), "
+        "G the decoder mean "
+        "(models with an encoder only; the same squared cost for all, whatever "
+        "the training likelihood);",
+        "- MMD^2(Q_Z, P_Z): unbiased IMQ MMD^2 between held-out codes and as many "
+        "prior samples (models with an encoder only).",
+        "",
+    ]
+    failed = [
+        f"{m} seed {r['seed']}: {r['failed']}"
+        for m in models
+        for r in results[m]
+        if "failed" in r
+    ]
+    if failed:
+        lines += ["Runs that stopped (non-finite loss):", ""]
+        lines += [f"- {f}" for f in failed] + [""]
+    if n_modes is not None:
+        lines += ["## Per-mode mass (mean over seeds; target 1/K each)", ""]
+        for m in models:
+            ok = [r for r in results[m] if "mode_mass" in r]
+            if ok:
+                mass = np.mean([r["mode_mass"] for r in ok], axis=0)
+                lines.append(f"- {m}: " + ", ".join(f"{v:.3f}" for v in mass))
+        lines.append("")
+    lines += [
+        "## Figure",
+        "",
+        "![samples per model](samples.png)",
+        "",
+        "## Settings",
+        "",
+    ]
+    for m in models:
+        ok = [r for r in results[m] if "config" in r]
+        if ok:
+            opts = dict(ok[0]["config"]["options"])
+            opts.pop("seed", None)
+            lines.append(f"- {m}: `{json.dumps(opts)}`")
+        secs = [r["seconds_training"] for r in ok]
+        if secs:
+            lines[-1] += f" ({np.mean(secs):.1f} s training per seed)"
+    lines += ["", f"Total time: {time.perf_counter() - t0:.1f} s.", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
