@@ -47,10 +47,10 @@ def sorted_1d_value(
         ys = np.sort(y)
         d = xs.astype(np.float64, copy=False) - ys
         return float(np.mean(_power_abs(d, p)))
-    return _merge(x, y, a, b, p, with_plan=False)[0]
+    return _merge(x, y, a, b, p)
 
 
-def _merge(x, y, a, b, p, with_plan):
+def _merge(x, y, a, b, p):
     n, m = x.shape[0], y.shape[0]
     ix = np.argsort(x, kind="stable")
     iy = np.argsort(y, kind="stable")
@@ -69,25 +69,7 @@ def _merge(x, y, a, b, p, with_plan):
     j = np.minimum(np.searchsorted(cb, t, side="left"), m - 1)
     xs = x[ix].astype(np.float64)
     ys = y[iy].astype(np.float64)
-    cost = _power_abs(xs[i] - ys[j], p)
-    value = float(np.dot(dt, cost))
-    if not with_plan:
-        return value, None
-    return value, (ix, iy, xs, ys, i, j, dt, cost)
-
-
-def _fill_unvisited(f, visited, g, xs, ys, p):
-    r"""c-transform for points of zero mass (absent from the staircase), in place.
-
-    :math:`f_i = \min_j |x_i - y_j|^p - g_j` keeps the certificate feasible.
-    """
-    seen = np.zeros(f.shape[0], dtype=bool)
-    seen[visited] = True
-    missing = np.nonzero(~seen)[0]
-    chunk = max(1, (1 << 22) // max(ys.shape[0], 1))  # <= 32 MiB per block
-    for s in range(0, missing.shape[0], chunk):
-        idx = missing[s : s + chunk]
-        f[idx] = (_power_abs(xs[idx, None] - ys[None, :], p) - g[None, :]).min(1)
+    return float(np.dot(dt, _power_abs(xs[i] - ys[j], p)))
 
 
 def sorted_1d(
@@ -95,29 +77,40 @@ def sorted_1d(
 ) -> Solution:
     """Full solution on the line: plan, value and potentials.
 
-    Potentials follow the staircase of the monotone plan, a spanning tree of
-    the support (with a zero-mass edge inserted where both indices advance
-    together): along it :math:`f_i + g_j = C_{ij}`, and since the cost matrix
-    of sorted supports is Monge, the resulting potentials are feasible.
+    The north-west corner staircase over *all* points, zero masses included:
+    each of the n + m - 2 inner breakpoints of the merged cumulative weights
+    advances the row (ties first) or the column, so edge k is (i_k, j_k) with
+    mass t_k - t_{k-1} (zero for ties and zero weights). It is a spanning tree;
+    along it :math:`f_i + g_j = C_{ij}`, and since the cost matrix of sorted
+    supports is Monge, these potentials are feasible for every pair, points of
+    zero mass included, in O((n + m) log(n + m)).
     """
-    value, (ix, iy, xs, ys, i, j, dt, cost) = _merge(x, y, a, b, p, with_plan=True)
-    # h_k = f[i_k] along the staircase. When i advances from edge k-1 to edge k,
-    # f[i_k] = C(i_k, j_{k-1}) - g[j_{k-1}] = h_{k-1} + C(i_k, j_{k-1}) - C_{k-1}.
-    step_i = np.zeros(i.shape[0], dtype=bool)
-    step_i[1:] = i[1:] != i[:-1]
+    n, m = x.shape[0], y.shape[0]
+    ix = np.argsort(x, kind="stable")
+    iy = np.argsort(y, kind="stable")
+    ca = np.cumsum(a[ix].astype(np.float64))
+    cb = np.cumsum(b[iy].astype(np.float64))
+    total = ca[-1]
+    cb *= total / cb[-1]
+    cb[-1] = total
+    t = np.concatenate([ca[:-1], cb[:-1]])
+    order = np.argsort(t, kind="stable")
+    from_a = order < n - 1  # this breakpoint advances the row
+    i = np.concatenate([[0], np.cumsum(from_a)])
+    j = np.concatenate([[0], np.cumsum(~from_a)])
+    dt = np.diff(np.concatenate([[0.0], t[order], [total]]))
+    xs = x[ix].astype(np.float64)
+    ys = y[iy].astype(np.float64)
+    cost = _power_abs(xs[i] - ys[j], p)  # C along the staircase
+    value = float(np.dot(dt, cost))
+    # h_k = f[i_k]. When the row steps the column is shared with edge k - 1:
+    # f[i_k] = C_k - g[j_{k-1}] = h_{k-1} + C_k - C_{k-1}; then g[j_k] = C_k - h_k.
     incr = np.zeros(i.shape[0])
-    k = np.nonzero(step_i)[0]
-    incr[k] = _power_abs(xs[i[k]] - ys[j[k - 1]], p) - cost[k - 1]
+    incr[1:] = np.where(from_a, cost[1:] - cost[:-1], 0.0)
     h = np.cumsum(incr)
-    # -inf marks points of zero mass until their c-transform fills them in.
-    f_sorted = np.full(x.shape[0], -np.inf)
-    g_sorted = np.full(y.shape[0], -np.inf)
-    f_sorted[i] = h  # later writes of the same i carry the same value
-    g_sorted[j] = cost - h
-    _fill_unvisited(f_sorted, i, g_sorted, xs, ys, p)
-    _fill_unvisited(g_sorted, j, f_sorted, ys, xs, p)
-    f = np.empty_like(f_sorted)
-    g = np.empty_like(g_sorted)
-    f[ix] = f_sorted
-    g[iy] = g_sorted
-    return Solution(ix[i], iy[j], dt, f, g, value, "sorted_1d", True)
+    f = np.empty(n)
+    g = np.empty(m)
+    f[ix[i]] = h  # later writes of the same row carry the same value
+    g[iy[j]] = cost - h
+    keep = dt > 0
+    return Solution(ix[i[keep]], iy[j[keep]], dt[keep], f, g, value, "sorted_1d", True)
