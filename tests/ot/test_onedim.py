@@ -208,15 +208,16 @@ def test_float32_input_is_exact_at_1e7():
 
 
 def test_zero_weights_at_large_n_in_bounded_memory():
-    # Zero-mass points get their potential by a c-transform against all m
-    # targets; it must run in blocks (it once took 1024 x m floats at a time).
+    # Zero-mass points get their potentials on the staircase like the others:
+    # no c-transform against all m targets (once O(zeros x m) time and 1024 x m
+    # floats per block: here 1e5 x 2e5 pairs, minutes and 1.6 GB).
     import tracemalloc
 
     rng = np.random.default_rng(7)
-    n = 50_000  # 1100 zeros x 50k targets: 440 MB in blocks of 1024 rows
-    x, y = rng.normal(size=n), rng.normal(size=n) + 0.5
+    n = 200_000
+    x, y = rng.normal(size=n), rng.normal(size=n - 3) + 0.5
     a = rng.random(n)
-    a[rng.choice(n, 1100, replace=False)] = 0.0
+    a[rng.random(n) < 0.5] = 0.0
     a /= a.sum()
     tracemalloc.start()
     res = exact_ot(x, y, a, None, cost="euclidean")
@@ -225,5 +226,9 @@ def test_zero_weights_at_large_n_in_bounded_memory():
     assert peak < 150 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert_allclose(res.value, wasserstein_distance(x, y, a), **F64)
     z = np.flatnonzero(a == 0)[:50]
-    f_ref = (np.abs(x[z, None] - y[None, :]) - res.g[None, :]).min(1)
-    assert_allclose(res.f[z], f_ref, rtol=1e-12, atol=1e-12)
+    C = np.abs(x[z, None] - y[None, :])
+    # The c-transform is the largest feasible potential; the staircase's may be
+    # smaller but must stay feasible (rounding: sums along 4e5 edges).
+    assert (res.f[z, None] + res.g[None, :] - C).max() <= 1e-10
+    b = np.full(n - 3, 1 / (n - 3))
+    assert_allclose(a @ res.f + b @ res.g, res.value, rtol=1e-9)
