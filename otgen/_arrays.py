@@ -50,7 +50,9 @@ def to_tensor(x: ArrayLike, name: str) -> torch.Tensor:
                 f"{name} must be real (got complex dtype {arr.dtype}); "
                 "pass its real part or its modulus."
             )
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        # ascontiguousarray would turn a 0-d scalar into shape (1,): keep it 0-d
+        # so that shape checks see what the user passed.
+        t = torch.from_numpy(np.ascontiguousarray(arr) if arr.ndim else arr.copy())
     if t.is_complex():
         raise ValueError(
             f"{name} must be real (got complex dtype {t.dtype}); "

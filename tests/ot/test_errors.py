@@ -76,6 +76,10 @@ def test_points_wrong_rank_empty_or_zero_dim():
         exact_ot(np.zeros((2, 2, 2)), Y)
     with pytest.raises(ValueError, match=r"x must be a 2-D array"):
         exact_ot(torch.tensor(1.0), Y)
+    # A NumPy or Python scalar is not silently read as a one-point sample.
+    for scalar in (np.float64(3.0), 3.0):
+        with pytest.raises(ValueError, match=r"x must be a 2-D array .*got shape \(\)"):
+            wasserstein(scalar, np.array([1.0, 2.0]))
     with pytest.raises(
         ValueError,
         match=r"y must hold at least one point \(got shape "
