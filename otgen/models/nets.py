@@ -43,7 +43,9 @@ __all__ = [
 def mlp(
     d_in: int, d_out: int, hidden: Sequence[int] = (128, 128), *, activation=nn.ReLU
 ) -> nn.Sequential:
-    """A multilayer perceptron ``d_in -> hidden... -> d_out`` (linear output).
+    """A multilayer perceptron from ``d_in`` through the ``hidden`` widths to ``d_out``.
+
+    ReLU (``activation``) between layers; the output layer is linear.
 
     Examples
     --------
