@@ -30,7 +30,9 @@ __all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_STEPS", "register", "run"
 
 DEFAULT_MODELS = "wae-mmd,wae-gan,vae,avb,gan,wgan-gp"
 DEFAULT_SEEDS = 3
-# 6 models x 3 seeds x 500 steps take about 7 minutes on one loaded core.
+# The default run (6 models x 3 seeds x 500 steps, one torch thread) took 705 s
+# on the shared 2-core development machine with a test run alongside; about
+# 6 minutes of it is training (WGAN-GP, with 5 critic updates per step, a third).
 DEFAULT_STEPS = 500
 BATCH_SIZE = 128
 
@@ -291,8 +293,9 @@ def _write_report(out, args, models, seeds, results, n_modes, toy, data_sets, fi
     data = args.data if toy is None else f"{toy.name}: {toy.definition}"
     lines = [f"# otgen compare on {args.data}", ""]
     lines += [
-        f"Data: {data}. Each model was trained for {args.steps} steps (one update "
-        "of each group per step; WGAN-GP's critic takes 5 updates per step) with "
+        f"Data: {data}. Each model was trained for {args.steps} steps (a step "
+        "updates each group of the model, critics n_critic times: 5 for WGAN-GP, "
+        "1 otherwise) with one torch thread, "
         f"batch size {min(BATCH_SIZE, int(train.shape[0]))} on {train.shape[0]} "
         f"training points, for seeds {', '.join(map(str, seeds))} (seed s fixes "
         "the training sample, the weights, the data order and the model noise). "
