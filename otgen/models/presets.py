@@ -193,7 +193,54 @@ def wae_mmd(
     r"""WAE-MMD (PAPER.md Algorithm 2).
 
     Squared cost plus :math:`\lambda` MMD² with the IMQ kernel,
-    :math:`C = 2 d_z \sigma_z^2`.
+    :math:`C = 2 d_z \sigma_z^2`: on a batch :math:`x` of shape (n, d_x), codes
+    :math:`\tilde z_i \sim Q(Z|x_i)` and prior samples :math:`z_j \sim P_Z`
+    of shape (n, d_z), the loss is
+
+    .. math::
+        \frac{s}{n} \sum_i c(x_i, G(\tilde z_i))
+        + \lambda\, \widehat{\mathrm{MMD}}{}^2_k(\tilde z, z).
+
+    Parameters
+    ----------
+    d_x : int
+        Data dimension.
+    d_z : int, default=2
+        Latent dimension.
+    hidden : sequence of int, default=(128, 128, 128)
+        Hidden widths of the encoder and decoder MLPs.
+    lam : float, default=10
+        Penalty weight :math:`\lambda`; meaningful only with ``recon_scale``
+        (PAPER.md 6.3).
+    recon_scale : float, default=1
+        Scale :math:`s` of the reconstruction cost (0.05 in the WAE code).
+    kernel, scales, estimator, penalty
+        As :class:`~otgen.models.penalties.MMDPenalty`: ``scales`` are
+        multiples of :math:`C`; ``estimator`` ``"all_pairs"`` (default) or
+        ``"off_diagonal"``; ``penalty`` ``"mmd2"`` (default) or ``"mmd"``.
+    cost : {"squared", "euclidean", "l1"}, default="squared"
+        Reconstruction cost :math:`c`, summed over coordinates.
+    encoder : {"deterministic", "gaussian", "implicit"}, default="deterministic"
+        Encoder :math:`Q(Z|x)`; ``"implicit"`` feeds noise to the network (a
+        random encoder, needed for near-atomic data, Prop. A1).
+    prior : {"gaussian", "uniform", "sphere"}, default="gaussian"
+        Prior :math:`P_Z`; ``prior_std`` is :math:`\sigma_z` of the Gaussian.
+    encoder_noise : float, default=0
+        Std of Gaussian noise added to the encoder input (WAE heuristic).
+    lr, betas : float, (float, float)
+        Adam settings.
+    seed : int, default=0
+        Seed of the weight initialisation.
+
+    Returns
+    -------
+    PenalisedAutoEncoder
+        With ``model.config`` recording every option.
+
+    References
+    ----------
+    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
 
     Examples
     --------

@@ -283,6 +283,13 @@ def exact_ot(
         On NaN/inf, empty input, mismatched dimensions or devices, negative
         weights, unequal masses, an unknown cost or solver.
 
+    References
+    ----------
+    .. [1] N. Bonneel, M. van de Panne, S. Paris, W. Heidrich. Displacement
+       interpolation using Lagrangian mass transport. ACM TOG 2011.
+    .. [2] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
+       and Trends in Machine Learning 11(5-6), 2019.
+
     Examples
     --------
     >>> import numpy as np
@@ -346,7 +353,7 @@ def wasserstein(
     a: ArrayLike | None = None,
     b: ArrayLike | None = None,
     *,
-    method: Literal["auto", "exact"] = "auto",
+    method: Literal["auto", "exact", "sinkhorn"] = "auto",
     **kwargs: Any,
 ):
     r"""The Wasserstein distance :math:`W_p` (the p-th root), for any p >= 1.
@@ -363,17 +370,30 @@ def wasserstein(
         Order, :math:`p \ge 1`.
     a, b : array or Tensor, optional
         Weights of equal mass; uniform when None.
-    method : {"auto", "exact"}, default="auto"
-        ``"exact"`` (the only choice in this version; ``"auto"`` = ``"exact"``)
-        solves the LP: sorting on the line, network simplex otherwise.
+    method : {"auto", "exact", "sinkhorn"}, default="auto"
+        ``"exact"`` (``"auto"`` = ``"exact"``) solves the LP: sorting on the
+        line, network simplex otherwise. ``"sinkhorn"`` returns
+        :math:`S_\varepsilon^{1/p}`, the p-th root of the debiased Sinkhorn
+        divergence (:func:`otgen.ot.divergence.sinkhorn_divergence`), which
+        tends to :math:`W_p` as eps -> 0; without ``eps`` it uses
+        :math:`\varepsilon = (s/10)^p`, :math:`s` the RMS spread of the pooled
+        points (:func:`otgen.ot.sinkhorn.default_eps`).
     **kwargs
-        Passed to :func:`exact_ot` (``solver``, ``max_iter``).
+        Passed to :func:`exact_ot` (``solver``, ``max_iter``), or for
+        ``method="sinkhorn"`` to the divergence (``eps``, ``tol``, ...).
 
     Returns
     -------
     float or Tensor
         :math:`W_p`, not :math:`W_p^p` (use :func:`exact_ot` for the
         transport cost). Torch in, torch out (differentiable).
+
+    References
+    ----------
+    .. [1] F. Santambrogio. Optimal transport for applied mathematicians.
+       Birkhäuser, 2015 (chapter 2 for the line, chapter 5 for W_p).
+    .. [2] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
+       and Trends in Machine Learning 11(5-6), 2019.
 
     Examples
     --------
@@ -382,7 +402,14 @@ def wasserstein(
     2.0
     """
     pv = check_p(p)
-    check_choice(method, "method", ("auto", "exact"))
+    check_choice(method, "method", ("auto", "exact", "sinkhorn"))
+    if method == "sinkhorn":
+        from otgen.ot.divergence import sinkhorn_divergence
+
+        s = sinkhorn_divergence(x, y, a, b, cost=Cost(q=2.0, p=pv), **kwargs)
+        if isinstance(s, torch.Tensor):
+            return s.clamp_min(0.0) ** (1.0 / pv)
+        return max(s, 0.0) ** (1.0 / pv)
     as_torch = is_torch(x, y, a, b)
     needs_grad = (
         as_torch
