@@ -7,10 +7,12 @@ OT), :mod:`otgen.models` (penalised-OT generative models and their trainer),
 
 from otgen.ot import (
     Cost,
+    EntropicPlan,
     GaussianW2,
     Kernel,
     MMDTestResult,
     OTResult,
+    SinkhornResult,
     TransportPlan,
     cost_matrix,
     emd,
@@ -20,6 +22,8 @@ from otgen.ot import (
     median_heuristic,
     mmd,
     mmd_test,
+    sinkhorn,
+    sinkhorn_divergence,
     wae_imq_scale,
     wasserstein,
 )
@@ -43,4 +47,8 @@ __all__ = [
     "mmd",
     "mmd_test",
     "wae_imq_scale",
+    "EntropicPlan",
+    "SinkhornResult",
+    "sinkhorn",
+    "sinkhorn_divergence",
 ]

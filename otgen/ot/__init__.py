@@ -1,6 +1,7 @@
 """Layer 1 of otgen: optimal transport and kernel discrepancies (no training code)."""
 
 from otgen.ot.costs import Cost, cost_matrix
+from otgen.ot.divergence import sinkhorn_divergence
 from otgen.ot.exact import emd, exact_ot, wasserstein
 from otgen.ot.gaussian import GaussianW2, gaussian_w2
 from otgen.ot.kernels import (
@@ -10,7 +11,8 @@ from otgen.ot.kernels import (
     wae_imq_scale,
 )
 from otgen.ot.mmd import MMDTestResult, mmd, mmd_test
-from otgen.ot.result import OTResult, TransportPlan
+from otgen.ot.result import OTResult, SinkhornResult, TransportPlan
+from otgen.ot.sinkhorn import EntropicPlan, sinkhorn
 
 __all__ = [
     "Cost",
@@ -29,4 +31,8 @@ __all__ = [
     "mmd",
     "mmd_test",
     "wae_imq_scale",
+    "EntropicPlan",
+    "SinkhornResult",
+    "sinkhorn",
+    "sinkhorn_divergence",
 ]

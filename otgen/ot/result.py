@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TransportPlan", "OTResult"]
+__all__ = ["TransportPlan", "OTResult", "SinkhornResult"]
 
 
 @dataclass(frozen=True)
@@ -125,4 +125,77 @@ class OTResult:
             f"OTResult(value={vs} [{self.value_description}], solver={self.solver!r},"
             f" converged={self.converged}, duality_gap={self.duality_gap:.2e}, "
             f"plan={self.plan!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SinkhornResult:
+    r"""The solution of an entropic (possibly unbalanced) OT problem.
+
+    Attributes
+    ----------
+    value : float or Tensor
+        The dual objective at the returned potentials (see
+        ``value_description``); it equals the primal entropic cost at
+        convergence. A torch result is differentiable in the points and the
+        weights (envelope theorem, no unrolled iterations).
+    primal : float or Tensor
+        The primal entropic cost :math:`\langle P, C\rangle + \varepsilon
+        \mathrm{KL}(P \| a \otimes b)` (+ the marginal KL penalties when
+        unbalanced) of the returned plan; not differentiable.
+    f, g : array or Tensor, shape (n,) and (m,)
+        Dual potentials, in units of the cost.
+    plan : EntropicPlan
+        The plan :math:`P_{ij} = a_i b_j e^{(f_i + g_j - C_{ij})/\varepsilon}`
+        on demand: ``dense()``, ``matvec(v)``, ``rmatvec(u)``, ``marginals()``,
+        ``topk(k)`` (see :class:`otgen.ot.sinkhorn.EntropicPlan`).
+    marginal_error : tuple of float
+        :math:`(\|P 1 - a\|_1, \|P^\top 1 - b\|_1)` relative to the masses;
+        for unbalanced problems the fixed-point residual in the same units.
+    n_iter : int
+        Soft-min sweeps (each updates both potentials), annealing included.
+    converged : bool
+        False if ``max_iter`` stopped the solver first (a warning was issued).
+    eps : float
+        The target regularisation, in units of the cost.
+    eps_schedule : tuple of float
+        The epsilon-scaling schedule that was run (ends with ``eps``).
+    backend : str
+        The reduction that ran: ``"dense"``, ``"chunked"`` or ``"keops"``.
+    cost : str
+        The ground cost.
+    reach : float or None
+        The unbalanced reach (None: balanced).
+    value_description : str
+        What ``value`` is, in words.
+    """
+
+    value: Any
+    primal: Any
+    f: Any
+    g: Any
+    plan: Any
+    marginal_error: tuple[float, float]
+    n_iter: int
+    converged: bool
+    eps: float
+    eps_schedule: tuple[float, ...]
+    backend: str
+    cost: str
+    reach: float | None
+    value_description: str
+
+    @property
+    def dual(self) -> Any:
+        """The dual objective (same as ``value``)."""
+        return self.value
+
+    def __repr__(self) -> str:
+        v = self.value
+        vs = f"{float(v.detach()) if isinstance(v, torch.Tensor) else v:.6g}"
+        return (
+            f"SinkhornResult(value={vs} [{self.value_description}], eps={self.eps:g},"
+            f" n_iter={self.n_iter}, converged={self.converged}, marginal_error="
+            f"({self.marginal_error[0]:.1e}, {self.marginal_error[1]:.1e}), "
+            f"backend={self.backend!r})"
         )
