@@ -311,7 +311,8 @@ def _write_report(out, args, models, seeds, results, n_modes, toy, data_sets, fi
         "- W2 to held-out: exact W_2 (not W_2^2) between as many generated samples "
         "and held-out points; W2 noise floor: exact W_2 between two independent "
         "held-out samples of that size (a model that samples the data law scores "
-        "about the floor);",
+        "about the floor; a smoother law than the data can score below it, since "
+        "the floor includes the sampling noise of both samples);",
     ]
     if n_modes is not None:
         lines += [
