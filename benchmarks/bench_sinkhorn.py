@@ -20,13 +20,18 @@ A peer that exceeded the time limit at a size is not run at larger sizes
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import otgen
-from benchmarks._harness import Timing, fmt, print_table, ratio, save, time_case
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Timing, fmt, print_table, ratio, save, time_case  # noqa: E402
 
 torch.backends.cuda.matmul.allow_tf32 = False
 
