@@ -44,6 +44,14 @@ def encoder_dual_lp(C, p=None, r=None) -> EncoderLP:
         ``value`` is the dual optimum; ``u``, ``h`` the potentials (``h``
         shifted to have minimum 0); no plan.
 
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
+       adversarial networks. ICML 2017.
+
     Examples
     --------
     >>> import numpy as np
@@ -88,6 +96,14 @@ def pot_w1_dual(C, D, p=None, r=None, *, lam: float) -> EncoderLP:
     -------
     EncoderLP
         ``value`` (the dual optimum) and the potentials ``u``, ``h``.
+
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
+       adversarial networks. ICML 2017.
 
     Examples
     --------
@@ -213,6 +229,14 @@ def c_transform_critic(h, anchors, *, metric: Callable | None = None) -> Callabl
     -------
     callable
         ``f(y)`` for points ``y`` of shape (k, d), returning shape (k,).
+
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
+       adversarial networks. ICML 2017.
 
     Examples
     --------

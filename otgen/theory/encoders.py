@@ -101,6 +101,14 @@ def deterministic_encoder(C, p=None, r=None) -> EncoderLP:
         ``value`` (:math:`+\infty` when infeasible) and the 0/1 ``encoder``
         (None when infeasible).
 
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+
     Examples
     --------
     >>> import numpy as np

@@ -108,6 +108,14 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
     POTResult
         Value, reconstruction, penalty TV, plan.
 
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+
     Examples
     --------
     >>> import numpy as np
@@ -169,6 +177,13 @@ def pot_mmd2(
         ``value`` at the returned plan (an upper bound on the optimum) and
         ``certificate`` (the Frank-Wolfe gap, a bound on the excess). A
         certificate above ``tol`` gives a ``UserWarning``.
+
+    References
+    ----------
+    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+    .. [2] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
+       two-sample test. JMLR 13, 2012.
 
     Examples
     --------
