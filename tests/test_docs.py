@@ -1,8 +1,12 @@
 """The documentation: every example runs, the API reference lists every public
-name, and the site builds without warnings."""
+name, every public function has a doctest and every doctest passes, and the
+site builds without warnings."""
 
+import doctest
 import importlib
+import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -71,6 +75,36 @@ def test_api_reference_lists_every_public_name(module):
     public = set(importlib.import_module(module).__all__) - DATA
     assert not public - listed, f"add to docs/api.rst: {sorted(public - listed)}"
     assert not listed - public, f"not public: {sorted(listed - public)}"
+
+
+def _modules() -> list[str]:
+    import otgen
+
+    return sorted(
+        m.name
+        for m in pkgutil.walk_packages(otgen.__path__, "otgen.")
+        if not m.name.endswith("__main__")
+    )
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_doctests_pass(name):
+    module = importlib.import_module(name)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    res = doctest.testmod(module, optionflags=flags, verbose=False, report=True)
+    assert res.failed == 0, f"{res.failed} of {res.attempted} doctests failed in {name}"
+
+
+@pytest.mark.parametrize("module", ["otgen", "otgen.models", "otgen.theory"])
+def test_every_public_function_has_a_doctest(module):
+    mod = importlib.import_module(module)
+    missing = [
+        name
+        for name in mod.__all__
+        if inspect.isfunction(getattr(mod, name))
+        and ">>>" not in (inspect.getdoc(getattr(mod, name)) or "")
+    ]
+    assert not missing, f"public functions without a doctest: {missing}"
 
 
 def test_sphinx_build_without_warnings(tmp_path):
