@@ -169,6 +169,11 @@ def _loop(op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric) -> _So
     def lam(e: float) -> float:
         return 1.0 if rho is None else 1.0 / (1.0 + e / rho)
 
+    if symmetric:
+        # Averaged symmetric updates converge in a few steps at fixed eps
+        # [Feydy et al. 2019]: a third of the annealing steps give the same
+        # value to the tolerance (measured on benchmarks/bench_sinkhorn.py).
+        scaling = scaling**3
     schedule = []
     e = eps0
     while e > eps:
