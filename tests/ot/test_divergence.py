@@ -151,3 +151,17 @@ def test_output_types_and_errors():
         otgen.sinkhorn_divergence(x, y, reach=-1.0)
     with pytest.warns(UserWarning, match="sinkhorn_divergence did not converge"):
         otgen.sinkhorn_divergence(x, y, eps=1e-3, max_iter=1, tol=1e-12)
+
+
+def test_wasserstein_sinkhorn_method():
+    x, y = clouds(20, 20, seed=7)
+    w = otgen.wasserstein(x, y, method="sinkhorn", eps=0.3, tol=1e-7)
+    s = otgen.sinkhorn_divergence(x, y, eps=0.3, tol=1e-7)
+    assert_allclose(w, s**0.5, rtol=1e-12)
+    exact = otgen.wasserstein(x, y)
+    # S_eps^(1/2) -> W_2: 2.2% off in S at eps = 0.3 (above), ~1% in W_2.
+    assert abs(w - exact) < 0.03 * exact
+    tx = torch.from_numpy(x).requires_grad_()
+    wt = otgen.wasserstein(tx, torch.from_numpy(y), method="sinkhorn", eps=0.3)
+    (g,) = torch.autograd.grad(wt, tx)
+    assert torch.isfinite(g).all() and g.abs().max() > 0
