@@ -296,6 +296,29 @@ def wae_gan(
     Latent critic trained on :math:`\lambda \cdot` the GAN objective;
     non-saturating encoder loss.
 
+    Parameters
+    ----------
+    d_x, d_z, hidden, lam, recon_scale, cost, encoder, prior, prior_std
+        As in :func:`wae_mmd` (default :math:`\lambda = 1`, the paper's
+        CelebA WAE-GAN value).
+    critic_hidden : sequence of int, default=(128, 128, 128)
+        Hidden widths of the latent critic (the paper's is 4 x 512).
+    generator_loss : {"non_saturating", "minimax"}, default="non_saturating"
+        Encoder loss of Algorithm 1 (PAPER.md 6.6).
+    prior_trick : bool, default=False
+        Add :math:`\log p_Z(z)` to the critic logit (PAPER.md 6.10).
+    gradient_penalty : float, default=0
+        Weight of a gradient penalty on the critic logit.
+    critic_lr : float, default=5e-4
+        Adam learning rate of the critic.
+    lr, betas, seed
+        As in :func:`wae_mmd`.
+
+    References
+    ----------
+    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+
     Examples
     --------
     >>> wae_gan(2, seed=0).update_groups()[0].name
@@ -351,6 +374,13 @@ def aae(
     Its encoder/decoder loss equals WAE-GAN's with squared cost and the same
     :math:`\lambda` (PAPER.md Prop. AAE).
 
+    References
+    ----------
+    .. [1] A. Makhzani, J. Shlens, N. Jaitly, I. Goodfellow, B. Frey.
+       Adversarial autoencoders. ICLR workshop, 2016.
+    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+
     Examples
     --------
     >>> aae(2).penalty.critic_scale
@@ -402,6 +432,27 @@ def vae(
     :math:`\sigma` it is POT-like with squared cost and :math:`\lambda =
     2\sigma^2`.
 
+    Parameters
+    ----------
+    d_x, d_z, hidden, prior_std, seed
+        As in :func:`wae_mmd`.
+    beta : float, default=1
+        Weight of the KL term (the model's ``lam``).
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        Decoder likelihood :math:`p_G(x|z)`.
+    decoder_sigma : float, default=0.1
+        :math:`\sigma` of the Gaussian likelihood :math:`N(G(z), \sigma^2 I)`;
+        the equivalent POT weight is :math:`\lambda = 2\sigma^2` (Prop. V1).
+    learn_sigma : bool, default=False
+        Learn :math:`\sigma` (its optimum is the MSE over :math:`d`).
+    lr, betas : float, (float, float), default=1e-3, (0.9, 0.999)
+        Adam settings.
+
+    References
+    ----------
+    .. [1] D. P. Kingma, M. Welling. Auto-encoding variational Bayes.
+       ICLR 2014.
+
     Examples
     --------
     >>> vae(2).penalty.is_divergence
@@ -436,6 +487,12 @@ def vae(
 def beta_vae(d_x: int, *, beta: float = 4.0, **options: Any) -> PenalisedAutoEncoder:
     r""":math:`\beta`-VAE (Higgins et al. 2017): :func:`vae` with :math:`\beta`.
 
+    References
+    ----------
+    .. [1] I. Higgins, L. Matthey, A. Pal, C. Burgess, X. Glorot,
+       M. Botvinick, S. Mohamed, A. Lerchner. beta-VAE: learning basic
+       visual concepts with a constrained variational framework. ICLR 2017.
+
     Examples
     --------
     >>> beta_vae(2).lam
@@ -463,6 +520,11 @@ def wgan_gp(
 
     Generator :math:`G` and data-space critic, :math:`\lambda_{GP}
     = 10`, 5 critic updates per step, Adam(1e-4, (0, 0.9)).
+
+    References
+    ----------
+    .. [1] I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville.
+       Improved training of Wasserstein GANs. NeurIPS 2017.
 
     Examples
     --------
@@ -503,6 +565,14 @@ def wae_sinkhorn(
     seed: int = 0,
 ) -> PenalisedAutoEncoder:
     r"""WAE with the debiased Sinkhorn divergence :math:`S_\varepsilon(Q_Z, P_Z)`.
+
+    References
+    ----------
+    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
+    .. [2] J. Feydy, T. Séjourné, F.-X. Vialard, S. Amari, A. Trouvé,
+       G. Peyré. Interpolating between optimal transport and MMD using
+       Sinkhorn divergences. AISTATS 2019.
 
     Examples
     --------
@@ -547,6 +617,14 @@ def wae_exact(
 
     Default :math:`p = 1` with Euclidean cost: the exact penalty of PAPER.md
     Prop. P6 once :math:`\lambda` exceeds the decoder's Lipschitz constant.
+
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017.
+    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
+       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -596,6 +674,12 @@ def avb(
     loss :math:`\mathbb{E}[-\log p_G(x|\tilde z)] + \beta\,\mathbb{E}\,T(x,
     \tilde z)` with the discriminator :math:`T` trained by the logistic loss,
     :math:`T^* = \log q(z|x) - \log p_Z(z)`.
+
+    References
+    ----------
+    .. [1] L. Mescheder, S. Nowozin, A. Geiger. Adversarial variational
+       Bayes: unifying variational autoencoders and generative adversarial
+       networks. ICML 2017.
 
     Examples
     --------
@@ -681,6 +765,12 @@ def gan(
     :math:`-\mathbb{E}\log D(G(Z))` (``"non_saturating"``) or
     :math:`\mathbb{E}\log(1 - D(G(Z)))` (``"minimax"``).
 
+    References
+    ----------
+    .. [1] I. Goodfellow, J. Pouget-Abadie, M. Mirza, B. Xu, D. Warde-Farley,
+       S. Ozair, A. Courville, Y. Bengio. Generative adversarial nets.
+       NeurIPS 2014.
+
     Examples
     --------
     >>> m = gan(2, generator_loss="minimax")
@@ -725,6 +815,12 @@ def fgan(
     :data:`otgen.models.gan.FDIVERGENCES` (``"kl"``, ``"reverse_kl"``,
     ``"js"``, ``"pearson"``, ``"neyman"``, ``"hellinger"``, ``"gan"``) and its
     output activation :math:`g_f`.
+
+    References
+    ----------
+    .. [1] S. Nowozin, B. Cseke, R. Tomioka. f-GAN: training generative
+       neural samplers using variational divergence minimization. NeurIPS
+       2016.
 
     Examples
     --------
