@@ -311,9 +311,9 @@ __all__ += [
     "plan_cost_sum",
 ]
 
-# Pairs per block of the chunked soft-min (float32: 1 MiB per 2.6e5 pairs).
-# Blocks that fit in the last-level cache are faster than large ones.
-SOFTMIN_BLOCK_PAIRS = 1 << 18
+# Pairs per block of the chunked soft-min: 4 MiB in float32, the fastest of
+# 2^16 ... 2^22 on the reference CPU (blocks that stay in cache win).
+SOFTMIN_BLOCK_PAIRS = 1 << 20
 
 
 def _blocks(n: int, m: int, pairs: int = SOFTMIN_BLOCK_PAIRS):
@@ -332,10 +332,17 @@ def _centred(x: torch.Tensor, y: torch.Tensor):
 
 
 def _lse_rows_(s: torch.Tensor) -> torch.Tensor:
-    """Row-wise log-sum-exp of a (b, m) block, in place (``s`` is destroyed)."""
+    """Row-wise log-sum-exp of a (b, m) block, in place (``s`` is destroyed).
+
+    Exponents are clamped below at -80 (float32) or -700 (float64): each
+    clamped term adds at most e^-80 to a sum >= 1, while exp of very negative
+    arguments takes a slow path (10x slower, measured) and would underflow to
+    denormals anyway.
+    """
     mx = s.amax(1, keepdim=True)
     mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
-    s.sub_(mx).exp_()
+    floor = -700.0 if s.dtype == torch.float64 else -80.0
+    s.sub_(mx).clamp_(min=floor).exp_()
     return s.sum(1).log_().add_(mx[:, 0])
 
 
