@@ -179,6 +179,11 @@ def cost_matrix(
     array or Tensor, shape (n, m)
         Same kind as the input; differentiable for torch input.
 
+    References
+    ----------
+    .. [1] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
+       and Trends in Machine Learning, 2019, section 2.3 (ground costs).
+
     Examples
     --------
     >>> import numpy as np

@@ -116,6 +116,12 @@ def run_checks(
     list of CheckResult
         In registry order.
 
+    References
+    ----------
+    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
+       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
+       cookbook. arXiv:1705.07642, 2017 (the statements checked).
+
     Examples
     --------
     >>> res = run_checks(0, quick=True, items=[14])
