@@ -284,10 +284,10 @@ def test_unknown_choices():
         emd(None, None, C, solver="sorted_1d")
     with pytest.raises(
         ValueError,
-        match=r"method must be one of 'auto', 'exact' \(got "
-        r"'sinkhorn'\)",
+        match=r"method must be one of 'auto', 'exact', 'sinkhorn' \(got "
+        r"'lp'\)",
     ):
-        wasserstein(X, Y, method="sinkhorn")
+        wasserstein(X, Y, method="lp")
     with pytest.raises(
         ValueError,
         match=r"cost must be one of 'sqeuclidean', "

@@ -276,7 +276,11 @@ def test_gradient_matches_finite_differences_and_pot():
     eps = 0.2
     tx = torch.from_numpy(x).requires_grad_()
     ta = torch.from_numpy(a).requires_grad_()
-    val = otgen.sinkhorn(tx, y, ta, b, eps=eps, tol=1e-13).value
+    # tol=1e-12 is reached (about 1100 iterations, so max_iter=5000); 1e-13 is
+    # below what float64 Sinkhorn attains here.
+    res = otgen.sinkhorn(tx, y, ta, b, eps=eps, tol=1e-12, max_iter=5000)
+    assert res.converged
+    val = res.value
     gx, ga = torch.autograd.grad(val, (tx, ta))
     # Envelope theorem: d/dx_i = sum_j P_ij * 2 (x_i - y_j), with P from POT.
     G = ot.sinkhorn(
@@ -297,7 +301,7 @@ def test_gradient_matches_finite_differences_and_pot():
     h = 1e-5
 
     def val_at(aa):
-        return otgen.sinkhorn(x, y, aa, b, eps=eps, tol=1e-13).value
+        return otgen.sinkhorn(x, y, aa, b, eps=eps, tol=1e-12, max_iter=5000).value
 
     fd = (val_at(a + h * da) - val_at(a - h * da)) / (2 * h)
     assert_allclose(float(ga.numpy() @ da), fd, rtol=1e-6, atol=1e-8)
@@ -305,7 +309,11 @@ def test_gradient_matches_finite_differences_and_pot():
 
 def test_float32_matches_float64():
     x, y, _, _ = clouds(200, 150, seed=9, weights=False)
-    r64 = otgen.sinkhorn(x, y, eps=0.05, tol=1e-9)
+    # Same stopping rule in both precisions (a tighter float64 reference does
+    # not converge within max_iter at this eps: Sinkhorn's rate degrades like
+    # exp(-max C / eps); POT behaves alike), so the difference is precision.
+    r64 = otgen.sinkhorn(x, y, eps=0.05)
+    assert r64.converged
     for backend in ("dense", "chunked"):
         r32 = otgen.sinkhorn(
             torch.tensor(x, dtype=torch.float32),
@@ -322,7 +330,8 @@ def test_float32_far_from_origin():
     # at an offset of 1e4 (ulp(1e8) = 8): the cost of the shifted clouds must
     # match the unshifted float64 problem.
     x, y, _, _ = clouds(100, 100, seed=10, weights=False)
-    r64 = otgen.sinkhorn(x, y, eps=0.1, tol=1e-9)
+    r64 = otgen.sinkhorn(x, y, eps=0.1)
+    assert r64.converged
     off = 1e4
     r32 = otgen.sinkhorn(
         torch.tensor(x + off, dtype=torch.float32),
