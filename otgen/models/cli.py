@@ -42,7 +42,8 @@ def _presets() -> tuple[str, ...]:
     return tuple(p.replace("_", "-") for p in PRESETS)
 
 
-def _steps(text: str) -> int:
+def positive_int(text: str) -> int:
+    """Argument type: an integer >= 1 (``--steps``, ``--seeds``)."""
     try:
         v = int(text)
     except ValueError:
@@ -70,7 +71,10 @@ def register(subparsers: Any) -> None:
         help=f"toy name ({', '.join(TOYS)}) or a .npy/.csv/.txt file (ring8)",
     )
     p.add_argument(
-        "--steps", type=_steps, default=None, help=f"training steps ({DEFAULT_STEPS})"
+        "--steps",
+        type=positive_int,
+        default=None,
+        help=f"training steps ({DEFAULT_STEPS})",
     )
     p.add_argument("--out", default=None, help="output directory (runs/MODEL-DATA)")
     p.add_argument("--seed", type=int, default=0, help="seed of everything (0)")

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from otgen.models.cli import positive_int
+
 __all__ = ["DEFAULT_MODELS", "DEFAULT_SEEDS", "DEFAULT_STEPS", "register", "run"]
 
 DEFAULT_MODELS = "wae-mmd,wae-gan,vae,avb,gan,wgan-gp"
@@ -49,17 +51,6 @@ _COLUMNS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        msg = f"must be an integer >= 1 (got {text!r})"
-        raise argparse.ArgumentTypeError(msg) from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (got {v})")
-    return v
-
-
 def register(subparsers: Any) -> None:
     """Add the ``compare`` subcommand to the ``otgen`` parser."""
     p = subparsers.add_parser(
@@ -78,13 +69,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--seeds",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_SEEDS,
         help=f"number of seeds 0..N-1 ({DEFAULT_SEEDS})",
     )
     p.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_STEPS,
         help=f"training steps per run ({DEFAULT_STEPS})",
     )
