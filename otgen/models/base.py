@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["GenerativeModel", "UpdateGroup"]
+__all__ = ["CriticGAN", "GenerativeModel", "UpdateGroup"]
 
 
 @dataclass
@@ -83,3 +83,44 @@ class GenerativeModel(nn.Module):
     def device(self) -> torch.device:
         """Device of the parameters."""
         return next(self.parameters()).device
+
+
+class CriticGAN(GenerativeModel):
+    r"""A generator :math:`G: Z \to X` trained against a critic in data space.
+
+    Shared by WGAN-GP and the (f-)GANs: they differ only in ``group_loss``.
+    Update groups: ``"critic"`` (``n_critic`` updates per step), then
+    ``"model"`` (the generator); one Adam setting for both.
+    """
+
+    def __init__(self, generator_net, critic, prior, *, n_critic, lr, betas) -> None:
+        super().__init__()
+        if not isinstance(n_critic, int) or n_critic < 1:
+            raise ValueError(f"n_critic must be an integer >= 1 (got {n_critic!r}).")
+        self.generator_net, self.critic, self.prior = generator_net, critic, prior
+        self.n_critic = n_critic
+        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
+        self.lam = 0.0  # no latent penalty; kept for the trainer's schedule
+        self.config = {}
+
+    def generate(self, n, *, generator=None):
+        r"""``n`` samples :math:`G(z)`, :math:`z \sim P_Z`."""
+        z = self.prior.sample(
+            n, generator=generator, dtype=self.dtype, device=self.device
+        )
+        return self.generator_net(z)
+
+    def update_groups(self) -> list[UpdateGroup]:
+        """``"critic"`` (``n_critic`` updates per step), then ``"model"``."""
+        return [
+            UpdateGroup(
+                "critic",
+                list(self.critic.parameters()),
+                self.lr,
+                self.betas,
+                self.n_critic,
+            ),
+            UpdateGroup(
+                "model", list(self.generator_net.parameters()), self.lr, self.betas
+            ),
+        ]

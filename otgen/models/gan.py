@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from otgen.models.base import GenerativeModel, UpdateGroup
+from otgen.models.base import CriticGAN
 from otgen.models.priors import Prior
 
 __all__ = ["FDIVERGENCES", "FDivergence", "FGAN", "variational_bound"]
@@ -210,7 +210,7 @@ def variational_bound(
     return div.activation(v_p).mean() - div.conjugate_of_activation(v_q).mean()
 
 
-class FGAN(GenerativeModel):
+class FGAN(CriticGAN):
     r"""Generator :math:`G` and critic :math:`V` trained on the f-GAN bound.
 
     The critic ascends :func:`variational_bound` of :math:`P_X` against
@@ -248,46 +248,21 @@ class FGAN(GenerativeModel):
         lr: float = 2e-4,
         betas: Sequence[float] = (0.5, 0.999),
     ) -> None:
-        super().__init__()
-        self.divergence = _divergence(f)
+        divergence = _divergence(f)
         if generator_loss not in ("non_saturating", "minimax"):
             raise ValueError(
                 "generator_loss must be 'non_saturating' or 'minimax' (got "
                 f"{generator_loss!r}); pass 'non_saturating' (Nowozin et al. 2016)."
             )
-        if not isinstance(n_critic, int) or n_critic < 1:
-            raise ValueError(f"n_critic must be an integer >= 1 (got {n_critic!r}).")
-        self.generator_net, self.critic, self.prior = generator_net, critic, prior
-        self.f, self.generator_loss, self.n_critic = f, generator_loss, n_critic
-        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
-        self.lam = 0.0  # no latent penalty; kept for the trainer's schedule
-        self.config = {}
-
-    def generate(self, n, *, generator=None):
-        r"""``n`` samples :math:`G(z)`, :math:`z \sim P_Z`."""
-        z = self.prior.sample(
-            n, generator=generator, dtype=self.dtype, device=self.device
+        super().__init__(
+            generator_net, critic, prior, n_critic=n_critic, lr=lr, betas=betas
         )
-        return self.generator_net(z)
+        self.divergence = divergence
+        self.f, self.generator_loss = f, generator_loss
 
     def logit(self, x: torch.Tensor) -> torch.Tensor:
         r"""Critic logits :math:`V(x)`, shape (n,)."""
         return self.critic(x).reshape(x.shape[0])
-
-    def update_groups(self) -> list[UpdateGroup]:
-        """``"critic"`` (``n_critic`` updates per step), then ``"model"``."""
-        return [
-            UpdateGroup(
-                "critic",
-                list(self.critic.parameters()),
-                self.lr,
-                self.betas,
-                self.n_critic,
-            ),
-            UpdateGroup(
-                "model", list(self.generator_net.parameters()), self.lr, self.betas
-            ),
-        ]
 
     def group_loss(self, group, x, *, lam, generator=None):
         """Critic loss (minus the bound) or generator loss on batch ``x``."""

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from otgen.models.base import GenerativeModel, UpdateGroup
+from otgen.models.base import CriticGAN
 from otgen.models.penalties import gradient_penalty
 from otgen.models.priors import Prior
 
 __all__ = ["WGANGP"]
 
 
-class WGANGP(GenerativeModel):
+class WGANGP(CriticGAN):
     r"""Generator :math:`G: Z \to X` and critic :math:`f: X \to \mathbb{R}`.
 
     Parameters
@@ -52,38 +52,14 @@ class WGANGP(GenerativeModel):
         lr: float = 1e-4,
         betas: Sequence[float] = (0.0, 0.9),
     ) -> None:
-        super().__init__()
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1 (got {n_critic}); pass e.g. 5.")
         if gp_weight < 0:
             raise ValueError(f"gp_weight must be >= 0 (got {gp_weight}); pass 10.")
-        self.generator_net, self.critic, self.prior = generator_net, critic, prior
-        self.gp_weight, self.n_critic = float(gp_weight), int(n_critic)
-        self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
-        self.lam = 0.0  # no latent penalty; kept for the trainer's schedule
-        self.config = {}
-
-    def generate(self, n, *, generator=None):
-        r"""``n`` samples :math:`G(z)`, :math:`z \sim P_Z`."""
-        z = self.prior.sample(
-            n, generator=generator, dtype=self.dtype, device=self.device
+        super().__init__(
+            generator_net, critic, prior, n_critic=int(n_critic), lr=lr, betas=betas
         )
-        return self.generator_net(z)
-
-    def update_groups(self) -> list[UpdateGroup]:
-        """``"critic"`` (``n_critic`` updates per step), then ``"model"``."""
-        return [
-            UpdateGroup(
-                "critic",
-                list(self.critic.parameters()),
-                self.lr,
-                self.betas,
-                self.n_critic,
-            ),
-            UpdateGroup(
-                "model", list(self.generator_net.parameters()), self.lr, self.betas
-            ),
-        ]
+        self.gp_weight = float(gp_weight)
 
     def group_loss(self, group, x, *, lam, generator=None):
         """Critic loss (with gradient penalty) or generator loss on batch ``x``."""
