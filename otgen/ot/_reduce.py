@@ -7,6 +7,9 @@ Every O(n m) sum in otgen goes through this module, so that the algorithms
 - ``"chunked"``: loops over row blocks with bounded memory; pure torch, no
   compiler, any size.
 - ``"keops"``: pykeops LazyTensors (compiled on first use); CPU or CUDA.
+- ``"native"``: fused C++ loops on the CPU (:mod:`otgen.ot._native`, compiled
+  on first use): no block is stored, each pair is computed and reduced in
+  registers; named costs and kernels only.
 
 Only this module imports pykeops, lazily, through
 :func:`otgen._imports.quiet_import` (pykeops prints notes on standard output).
@@ -29,16 +32,20 @@ __all__ = [
     "row_chunks",
     "kernel_matmul",
     "kernel_quadform",
+    "native_support",
 ]
 
-Backend = Literal["auto", "dense", "chunked", "keops"]
-BACKENDS = ("auto", "dense", "chunked", "keops")
+Backend = Literal["auto", "dense", "chunked", "keops", "native"]
+BACKENDS = ("auto", "dense", "chunked", "keops", "native")
 
 # Largest n * m for which "auto" builds dense matrices (8e6 pairs: 64 MB in
 # float64 per matrix).
 DENSE_MAX_PAIRS = 8_000_000
 # Target number of pairs held in memory at once by the chunked backend.
 CHUNK_PAIRS = 4_000_000
+# Smallest n * m for which "auto" runs the native loops on the CPU (below,
+# per-call overheads dominate and dense torch is as fast).
+NATIVE_MIN_PAIRS = 250_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,12 +58,21 @@ def keops_available() -> bool:
     return True
 
 
-def choose_backend(backend: str, n: int, m: int, device: torch.device) -> str:
+def choose_backend(
+    backend: str,
+    n: int,
+    m: int,
+    device: torch.device,
+    native_unsupported: str | None = "",
+) -> str:
     """Resolve ``backend="auto"`` from the problem size, device and availability.
 
-    ``auto``: dense up to ``DENSE_MAX_PAIRS`` pairs; beyond, KeOps on CUDA when
-    installed, otherwise chunked torch (on this project's reference CPU a
-    well-blocked torch loop beats KeOps' SSE2 code; see ANCHORS.md).
+    ``auto``: on the CPU, the native fused loops when the problem supports them
+    (``native_unsupported`` is None) and ``n * m >= NATIVE_MIN_PAIRS``;
+    otherwise dense up to ``DENSE_MAX_PAIRS`` pairs, then KeOps on CUDA when
+    installed, else chunked torch. ``native_unsupported``: None when the caller
+    can run this problem natively, else the reason it cannot (for the error of
+    an explicit ``backend="native"``).
     """
     if backend not in BACKENDS:
         raise ValueError(
@@ -68,13 +84,76 @@ def choose_backend(backend: str, n: int, m: int, device: torch.device) -> str:
             "backend='keops' needs pykeops (not installed); install it with "
             "`pip install otgen[keops]` or pass backend='chunked'."
         )
+    if backend == "native":
+        if device.type != "cpu":
+            raise ValueError(
+                f"backend='native' runs on the CPU (got tensors on {device}); "
+                "pass backend='keops' or 'chunked' for GPU tensors."
+            )
+        if native_unsupported is None:
+            from otgen.ot import _native
+
+            if not _native.available():
+                raise ValueError(
+                    "backend='native' is unavailable: "
+                    f"{_native.unavailable_reason()}; pass backend='chunked'."
+                )
+        else:
+            raise ValueError(
+                "backend='native' cannot run this problem: "
+                f"{native_unsupported or 'not supported here'}; pass "
+                "backend='chunked' or 'dense'."
+            )
     if backend != "auto":
         return backend
+    if (
+        device.type == "cpu"
+        and native_unsupported is None
+        and n * m >= NATIVE_MIN_PAIRS
+        and _native_ready()
+    ):
+        return "native"
     if n * m <= DENSE_MAX_PAIRS:
         return "dense"
     if device.type == "cuda" and keops_available():
         return "keops"
     return "chunked"
+
+
+def _native_ready() -> bool:
+    from otgen.ot import _native
+
+    return _native.available()
+
+
+def native_support(x: torch.Tensor, *, cost=None, kernel=None) -> str | None:
+    """None if the native backend can run this problem, else the reason why not."""
+    from otgen.ot import _native
+
+    if x.device.type != "cpu":
+        return f"tensors are on {x.device}, the native loops run on the CPU"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"dtype {x.dtype} (float32 or float64 only)"
+    if x.shape[-1] > _native.MAX_DIM:
+        return f"dimension {x.shape[-1]} > {_native.MAX_DIM}"
+    named = cost is None or (cost.fn is None and cost.q == 2 and cost.p in (1, 2))
+    if not named:
+        return f"cost {cost.name} (native: ||x-y||_2 and ||x-y||_2^2 only)"
+    if kernel is not None and _native_kind(kernel) is None:
+        return (
+            f"kernel {kernel.name!r}"
+            + (f" with beta={kernel.beta:g}" if kernel.name == "energy" else "")
+            + " (native: gaussian, laplacian, imq, energy with beta 1 or 2)"
+        )
+    return None
+
+
+def _native_kind(kernel) -> str | None:
+    if kernel.fn is not None:
+        return None
+    if kernel.name == "energy":
+        return {1.0: "energy1", 2.0: "energy2"}.get(float(kernel.beta))
+    return kernel.name
 
 
 def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
@@ -155,6 +234,8 @@ def kernel_matmul(
     stays bounded by one block with autograd too.
     """
     grad = _needs_grad(x, y, V)
+    if backend == "native":
+        return _NativeKernelMatmul.apply(x, x if y is None else y, V, kernel, y is None)
     if backend == "keops":
         LazyTensor = quiet_import("pykeops.torch").LazyTensor
 
@@ -259,6 +340,8 @@ def kernel_quadform(
     recomputation of each block in the backward pass (bounded memory).
     """
     grad = _needs_grad(x, V)
+    if backend == "native":
+        return _NativeQuadform.apply(x, V, kernel, diag)
     if backend in ("dense", "keops"):
         r = kernel_matmul(x, V, kernel, backend).to(torch.float64)  # (n, p)
         V = V.to(torch.float64)
@@ -287,6 +370,100 @@ def kernel_quadform(
         total = part if total is None else total + part
         s = e
     return total
+
+
+def _nk(kernel):
+    from otgen.ot import _native
+
+    return _native, _native_kind(kernel), kernel.scales
+
+
+def _native_kernel_rows(kernel, x, yt, V, tri: bool) -> torch.Tensor:
+    """``sum_j k(x_i, y_j) V_j`` (float64), at most 8 columns of V per call."""
+    nat, kind, scales = _nk(kernel)
+    parts = [
+        nat.kernel_rows(kind, scales, x, yt, V[:, c : c + 8].T.to(x.dtype), tri)
+        for c in range(0, V.shape[1], 8)
+    ]
+    return torch.cat(parts, 1)
+
+
+def _native_kernel_grad(kernel, x, yt, U, V) -> torch.Tensor:
+    r"""``\sum_j \nabla_{x_i} k(x_i, y_j) (U_i \cdot V_j)``, shape (n, d)."""
+    nat, kind, scales = _nk(kernel)
+    G = None
+    for c in range(0, V.shape[1], 8):
+        Vc = V[:, c : c + 8].T.to(x.dtype)
+        part = nat.kernel_grad_rows(kind, scales, x, yt, U[:, c : c + 8], Vc)
+        G = part if G is None else G + part
+    return G
+
+
+class _NativeKernelMatmul(torch.autograd.Function):
+    """``K @ V`` by the native loops; backward by the same loops (O(n + m) memory)."""
+
+    @staticmethod
+    def forward(ctx, x, y, V, kernel, same: bool):
+        xd, yd = x.detach(), y.detach()
+        yt = yd.T.contiguous()
+        out = _native_kernel_rows(kernel, xd, yt, V.detach(), False).to(V.dtype)
+        ctx.save_for_backward(x, y, V)
+        ctx.kernel, ctx.same = kernel, same
+        return out
+
+    @staticmethod
+    def backward(ctx, G):
+        x, y, V = ctx.saved_tensors
+        kernel, same = ctx.kernel, ctx.same
+        xd, yd, Vd, Gd = x.detach(), y.detach(), V.detach(), G.detach()
+        gx = gy = gV = None
+        xt, yt = xd.T.contiguous(), yd.T.contiguous()
+        if ctx.needs_input_grad[2]:
+            gV = _native_kernel_rows(kernel, yd, xt, Gd, False).to(V.dtype)
+        if ctx.needs_input_grad[0] or (same and ctx.needs_input_grad[1]):
+            gx = _native_kernel_grad(kernel, xd, yt, Gd, Vd)
+            if same:  # y is x: add the column side
+                gx = gx + _native_kernel_grad(kernel, yd, xt, Vd, Gd)
+                return gx, None, gV, None, None
+        if ctx.needs_input_grad[1]:
+            gy = _native_kernel_grad(kernel, yd, xt, Vd, Gd)
+        return gx, gy, gV, None, None
+
+
+class _NativeQuadform(torch.autograd.Function):
+    """``V^T K(z, z) V`` (float64) by the native loops, each pair once."""
+
+    @staticmethod
+    def forward(ctx, z, V, kernel, diag: bool):
+        zd, Vd = z.detach(), V.detach()
+        r = _native_kernel_rows(kernel, zd, zd.T.contiguous(), Vd, True)  # j > i
+        V64 = Vd.to(torch.float64)
+        k0 = float(kernel.value_at_zero)
+        if diag:
+            out = 2 * (V64 * r).sum(0) + k0 * (V64 * V64).sum(0)
+        else:
+            m = V64.T @ r
+            out = m + m.T + k0 * (V64.T @ V64)
+        ctx.save_for_backward(z, V)
+        ctx.kernel, ctx.diag = kernel, diag
+        return out
+
+    @staticmethod
+    def backward(ctx, G):
+        z, V = ctx.saved_tensors
+        kernel = ctx.kernel
+        Gm = torch.diag_embed(G) if ctx.diag else G
+        Gs = (Gm + Gm.T).to(torch.float64)  # d/dV_i of V^T K V : (K V)_i Gs
+        zd, Vd = z.detach(), V.detach()
+        zt = zd.T.contiguous()
+        U = (Vd.to(torch.float64) @ Gs).to(z.dtype)
+        gz = gV = None
+        if ctx.needs_input_grad[0]:
+            # sum_ij K_ij V_i^T G V_j: d/dz_i = sum_j grad k(z_i, z_j) V_i^T Gs V_j
+            gz = _native_kernel_grad(kernel, zd, zt, U, Vd)
+        if ctx.needs_input_grad[1]:
+            gV = _native_kernel_rows(kernel, zd, zt, U, False).to(V.dtype)
+        return gz, gV, None, None
 
 
 # ---------------------------------------------------------------------------
@@ -355,7 +532,7 @@ class SoftminOp:
         The two clouds (detached).
     cost : Cost
         The ground cost.
-    backend : {"dense", "chunked", "keops"}
+    backend : {"dense", "chunked", "keops", "native"}
         Resolved backend.
     """
 
@@ -364,6 +541,9 @@ class SoftminOp:
         self.n, self.m = x.shape[0], y.shape[0]
         self.fast = backend == "chunked" and cost.is_sqeuclidean
         self.C = None
+        if backend == "native":
+            self.xn, self.yn = x.contiguous(), y.contiguous()
+            self.xt, self.yt = x.T.contiguous(), y.T.contiguous()
         if backend == "dense":
             self.C = cost.pairwise(x, y)  # (n, m)
         elif self.fast:
@@ -396,6 +576,11 @@ class SoftminOp:
         if self.backend == "keops":
             x, y = (self.y, self.x) if transpose else (self.x, self.y)
             return _softmin_keops(x, y, h, eps, self.cost)
+        if self.backend == "native":
+            from otgen.ot import _native
+
+            x, yt = (self.yn, self.xt) if transpose else (self.xn, self.yt)
+            return _native.lse_rows(x, yt, h, eps, int(self.cost.p)).mul_(-eps)
         if not self.fast:
             rows = self.m if transpose else self.n
             out = torch.empty(rows, dtype=self.x.dtype, device=self.x.device)
@@ -494,6 +679,41 @@ class _ChunkedSoftmin(torch.autograd.Function):
         return gx, gy, gh, None, None
 
 
+class _NativeSoftmin(torch.autograd.Function):
+    """Differentiable soft-min by the native loops (backward: two more passes)."""
+
+    @staticmethod
+    def forward(ctx, x, y, h, eps, cost):
+        from otgen.ot import _native
+
+        xd, yd, hd = x.detach(), y.detach(), h.detach()
+        lse = _native.lse_rows(xd, yd.T.contiguous(), hd, eps, int(cost.p))
+        ctx.save_for_backward(x, y, h, lse)
+        ctx.eps, ctx.p = eps, int(cost.p)
+        return -eps * lse
+
+    @staticmethod
+    def backward(ctx, go):
+        from otgen.ot import _native
+
+        x, y, h, lse = ctx.saved_tensors
+        eps, p = ctx.eps, ctx.p
+        xd, yd, hd, go = x.detach(), y.detach(), h.detach(), go.detach()
+        gx = gy = gh = None
+        # P_ij = exp(h_j - C_ij / eps - lse_i); d out_i / d C_ij = P_ij.
+        if ctx.needs_input_grad[0]:
+            G, _ = _native.expgrad_rows(xd, yd.T.contiguous(), -lse, hd, None, eps, p)
+            gx = go[:, None] * G
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            # Rows y_j, columns x_i, weights go_i: sum_i go_i P_ij grad_y C_ij.
+            G, S = _native.expgrad_rows(yd, xd.T.contiguous(), hd, -lse, go, eps, p)
+            if ctx.needs_input_grad[1]:
+                gy = G
+            if ctx.needs_input_grad[2]:
+                gh = -eps * S
+        return gx, gy, gh, None, None
+
+
 def softmin(
     x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, eps: float, cost, backend: str
 ) -> torch.Tensor:
@@ -507,6 +727,8 @@ def softmin(
         return -eps * torch.logsumexp(s, 1)
     if backend == "keops":
         return _softmin_keops(x, y, h, eps, cost)
+    if backend == "native":
+        return _NativeSoftmin.apply(x, y, h, eps, cost)
     return _ChunkedSoftmin.apply(x, y, h, eps, cost)
 
 

@@ -148,6 +148,12 @@ def resolve_cost(
     if callable(cost):
         return Cost(fn=cost)
     check_choice(cost, "cost", _NAMES + ("a Cost or a callable",))
+    fixed = {"sqeuclidean": 2.0, "euclidean": 1.0}.get(cost)
+    if fixed is not None and p is not None and float(p) != fixed:
+        raise ValueError(
+            f"p={p!r} does not apply to cost={cost!r} (whose power is {fixed:g}); "
+            f"pass cost='minkowski', p={p!r} for ||x-y||_q^p, or drop p."
+        )
     if cost == "sqeuclidean":
         return Cost(q=2.0, p=2.0)
     if cost == "euclidean":

@@ -27,7 +27,13 @@ import torch
 
 from otgen._arrays import ArrayLike, is_torch, scalar_output
 from otgen._validation import check_choice, check_points, check_weights
-from otgen.ot._reduce import Backend, choose_backend, kernel_matmul, kernel_quadform
+from otgen.ot._reduce import (
+    Backend,
+    choose_backend,
+    kernel_matmul,
+    kernel_quadform,
+    native_support,
+)
 from otgen.ot.kernels import Kernel, KernelLike, ScaleLike, resolve_kernel
 
 __all__ = ["MMDTestResult", "mmd", "mmd_test"]
@@ -79,7 +85,7 @@ def _prepare(x, y, a, b, kernel, scale, estimator, backend):
     if b is not None:
         _check_probability(tb, "b")
     k = resolve_kernel(kernel, scale, tx, ty)
-    be = choose_backend(backend, n + m, n + m, tx.device)
+    be = choose_backend(backend, n + m, n + m, tx.device, native_support(tx, kernel=k))
     return tx, ty, ta, tb, k, be
 
 
@@ -199,7 +205,7 @@ def mmd(
     squared : bool, default=True
         Return :math:`\widehat{\mathrm{MMD}^2}` (default) or
         :math:`\sqrt{\max(\widehat{\mathrm{MMD}^2}, 0)}`.
-    backend : {"auto", "dense", "chunked", "keops"}, default="auto"
+    backend : {"auto", "dense", "chunked", "keops", "native"}, default="auto"
         Kernel sums: dense matrix, bounded-memory torch blocks, or KeOps. Unused
         by ``"linear"``.
 
@@ -333,7 +339,7 @@ def mmd_test(
         Number :math:`B \ge 1` of random permutations.
     seed : int, default=0
         Seed of the permutations: the same seed gives the same p-value.
-    backend : {"auto", "dense", "chunked", "keops"}, default="auto"
+    backend : {"auto", "dense", "chunked", "keops", "native"}, default="auto"
         How the kernel sums are computed (see :func:`mmd`).
 
     Returns

@@ -46,6 +46,7 @@ from otgen._validation import (
 from otgen.ot._reduce import (
     Backend,
     choose_backend,
+    native_support,
     plan_cost_sum,
     softmax_matvec,
     softmax_topk,
@@ -262,7 +263,7 @@ def _solve(x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend)
     """
     symmetric = x is y and a is b
     n, m = x.shape[0], y.shape[0]
-    backend = choose_backend(backend, n, m, x.device)
+    backend = choose_backend(backend, n, m, x.device, native_support(x, cost=cost))
     op = softmin_op(x, y, cost, backend)
     if cost.fn is None:
         eps0 = _diameter(x, y, cost.q) ** cost.p
@@ -512,7 +513,7 @@ def sinkhorn(
         is exact after each update). Default 1e-3.
     max_iter : int, default=1000
         Cap on the iterations at the target eps (annealing excluded).
-    backend : {"auto", "dense", "chunked", "keops"}, default="auto"
+    backend : {"auto", "dense", "chunked", "keops", "native"}, default="auto"
         The soft-min reduction (see :func:`otgen.ot._reduce.choose_backend`).
 
     Returns

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from otgen import cost_matrix, emd, exact_ot, gaussian_w2, wasserstein
+from otgen import cost_matrix, emd, exact_ot, gaussian_w2, sinkhorn, wasserstein
 from otgen._validation import check_cost_matrix, check_positive
 from otgen.ot.costs import resolve_cost
 
@@ -390,3 +390,11 @@ def test_empty_cost_matrix_is_an_error_not_a_crash():
         r"C must be non-empty",
     ):
         emd(np.zeros(0), np.zeros(0), np.zeros((0, 0)))
+
+
+def test_p_with_a_fixed_power_cost_is_an_error():
+    x = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="p=1 does not apply to cost='sqeuclidean'"):
+        sinkhorn(x, x + 1, eps=0.5, cost="sqeuclidean", p=1)
+    with pytest.raises(ValueError, match="p=3 does not apply to cost='euclidean'"):
+        exact_ot(x, x + 1, cost="euclidean", p=3)

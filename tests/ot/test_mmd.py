@@ -13,7 +13,7 @@ from scipy.stats import energy_distance
 import otgen.ot._reduce as reduce_mod
 from otgen import Kernel, mmd, mmd_test
 from otgen.ot._reduce import kernel_matmul, kernel_quadform
-from tests.conftest import TOL
+from tests.conftest import NATIVE, TOL
 
 NAMED = ["gaussian", "laplacian", "imq", "energy"]
 ESTIMATORS = ["unbiased", "biased", "all_pairs", "off_diagonal", "linear"]
@@ -87,7 +87,7 @@ def test_matches_brute_force(name, estimator):
     kernel = user_kernel if name == "callable" else name
     scale = None if name == "callable" else 1.3
     want = brute_force(x, y, name, 1.3, estimator)
-    for backend in ("dense", "chunked"):
+    for backend in ("dense", "chunked", *(NATIVE if name != "callable" else [])):
         got = mmd(
             x, y, kernel=kernel, scale=scale, estimator=estimator, backend=backend
         )

@@ -24,7 +24,7 @@ from numpy.testing import assert_allclose
 
 import otgen
 from otgen.ot.costs import Cost
-from tests.conftest import TOL
+from tests.conftest import NATIVE, TOL
 
 # The module (otgen.ot.sinkhorn is also the name of the function).
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -57,7 +57,7 @@ def kl(p, q):
     return float((p * np.log(p / q) - p + q).sum())
 
 
-@pytest.mark.parametrize("backend", ["dense", "chunked"])
+@pytest.mark.parametrize("backend", ["dense", "chunked", *NATIVE])
 def test_matches_pot_balanced(backend):
     ot = pytest.importorskip("ot")
     x, y, a, b = clouds()
@@ -78,7 +78,7 @@ def test_matches_pot_balanced(backend):
     assert_allclose(r.primal, ref, **TOL_SINK)
 
 
-@pytest.mark.parametrize("backend", ["dense", "chunked"])
+@pytest.mark.parametrize("backend", ["dense", "chunked", *NATIVE])
 def test_matches_pot_unbalanced(backend):
     ot = pytest.importorskip("ot")
     x, y, a, b = clouds(seed=1)
@@ -244,7 +244,7 @@ def _weights_fn(backend, reach):
     return fn
 
 
-@pytest.mark.parametrize("backend", ["dense", "chunked"])
+@pytest.mark.parametrize("backend", ["dense", "chunked", *NATIVE])
 @pytest.mark.parametrize("reach", [None, 1.0])
 def test_gradcheck(backend, reach):
     g = torch.Generator().manual_seed(0)
@@ -314,7 +314,7 @@ def test_float32_matches_float64():
     # exp(-max C / eps); POT behaves alike), so the difference is precision.
     r64 = otgen.sinkhorn(x, y, eps=0.05)
     assert r64.converged
-    for backend in ("dense", "chunked"):
+    for backend in ("dense", "chunked", *NATIVE):
         r32 = otgen.sinkhorn(
             torch.tensor(x, dtype=torch.float32),
             torch.tensor(y, dtype=torch.float32),
