@@ -124,6 +124,7 @@ def main() -> None:
         ],
     )
     ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--name", default="bench_sinkhorn", help="results/<name>.json")
     ap.add_argument("--quick", action="store_true", help="n = 1000, d = 3 only")
     args = ap.parse_args()
     if args.threads:
@@ -204,7 +205,7 @@ def main() -> None:
     print("\nAll results (ratio = t_otgen / t_peer; below 1: otgen faster):")
     print_table(rows, list(rows[0].keys()))
     path = save(
-        "bench_sinkhorn",
+        args.name,
         results,
         meta={
             "eps": eps,

@@ -33,10 +33,11 @@ __all__ = [
     "kernel_matmul",
     "kernel_quadform",
     "native_support",
+    "multiscale_support",
 ]
 
-Backend = Literal["auto", "dense", "chunked", "keops", "native"]
-BACKENDS = ("auto", "dense", "chunked", "keops", "native")
+Backend = Literal["auto", "dense", "chunked", "keops", "native", "multiscale"]
+BACKENDS = ("auto", "dense", "chunked", "keops", "native", "multiscale")
 
 # Largest n * m for which "auto" builds dense matrices (8e6 pairs: 64 MB in
 # float64 per matrix).
@@ -46,6 +47,9 @@ CHUNK_PAIRS = 4_000_000
 # Smallest n * m for which "auto" runs the native loops on the CPU (below,
 # per-call overheads dominate and dense torch is as fast).
 NATIVE_MIN_PAIRS = 250_000
+# Smallest n * m for which "auto" runs Sinkhorn coarse-to-fine ("multiscale",
+# native loops over the kept cell pairs) when the problem allows it.
+MULTISCALE_MIN_PAIRS = 10**8
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,6 +68,7 @@ def choose_backend(
     m: int,
     device: torch.device,
     native_unsupported: str | None = "",
+    multiscale_unsupported: str | None = "only Sinkhorn runs coarse-to-fine",
 ) -> str:
     """Resolve ``backend="auto"`` from the problem size, device and availability.
 
@@ -104,8 +109,29 @@ def choose_backend(
                 f"{native_unsupported or 'not supported here'}; pass "
                 "backend='chunked' or 'dense'."
             )
+    if backend == "multiscale":
+        if multiscale_unsupported is not None:
+            raise ValueError(
+                "backend='multiscale' cannot run this problem: "
+                f"{multiscale_unsupported}; pass backend='native' or 'chunked'."
+            )
+        if not _native_ready():
+            from otgen.ot import _native
+
+            raise ValueError(
+                "backend='multiscale' needs the native loops, which are "
+                f"unavailable: {_native.unavailable_reason()}; pass "
+                "backend='chunked'."
+            )
     if backend != "auto":
         return backend
+    if (
+        device.type == "cpu"
+        and multiscale_unsupported is None
+        and n * m >= MULTISCALE_MIN_PAIRS
+        and _native_ready()
+    ):
+        return "multiscale"
     if (
         device.type == "cpu"
         and native_unsupported is None
@@ -145,6 +171,18 @@ def native_support(x: torch.Tensor, *, cost=None, kernel=None) -> str | None:
             + (f" with beta={kernel.beta:g}" if kernel.name == "energy" else "")
             + " (native: gaussian, laplacian, imq, energy with beta 1 or 2)"
         )
+    return None
+
+
+def multiscale_support(x: torch.Tensor, cost, rho) -> str | None:
+    """None if Sinkhorn can run coarse-to-fine here, else the reason why not."""
+    why = native_support(x, cost=cost)
+    if why is not None:
+        return why
+    if x.shape[-1] > 3:
+        return f"dimension {x.shape[-1]} > 3 (grid cells lose their use)"
+    if rho is not None:
+        return "unbalanced problems (reach=...) are solved on all pairs"
     return None
 
 
@@ -680,16 +718,22 @@ class _ChunkedSoftmin(torch.autograd.Function):
 
 
 class _NativeSoftmin(torch.autograd.Function):
-    """Differentiable soft-min by the native loops (backward: two more passes)."""
+    """Differentiable soft-min by the native loops (backward: two more passes).
+
+    ``units_rows`` / ``units_cols``: the block-sparse pair lists of the
+    multiscale solver (:mod:`otgen.ot._multiscale`) seen from x and from y;
+    None: all pairs.
+    """
 
     @staticmethod
-    def forward(ctx, x, y, h, eps, cost):
+    def forward(ctx, x, y, h, eps, cost, units_rows=None, units_cols=None):
         from otgen.ot import _native
 
         xd, yd, hd = x.detach(), y.detach(), h.detach()
-        lse = _native.lse_rows(xd, yd.T.contiguous(), hd, eps, int(cost.p))
+        p = int(cost.p)
+        lse = _native.lse_rows(xd, yd.T.contiguous(), hd, eps, p, units_rows)
         ctx.save_for_backward(x, y, h, lse)
-        ctx.eps, ctx.p = eps, int(cost.p)
+        ctx.eps, ctx.p, ctx.units = eps, p, (units_rows, units_cols)
         return -eps * lse
 
     @staticmethod
@@ -697,21 +741,23 @@ class _NativeSoftmin(torch.autograd.Function):
         from otgen.ot import _native
 
         x, y, h, lse = ctx.saved_tensors
-        eps, p = ctx.eps, ctx.p
+        eps, p, (ur, uc) = ctx.eps, ctx.p, ctx.units
         xd, yd, hd, go = x.detach(), y.detach(), h.detach(), go.detach()
         gx = gy = gh = None
         # P_ij = exp(h_j - C_ij / eps - lse_i); d out_i / d C_ij = P_ij.
         if ctx.needs_input_grad[0]:
-            G, _ = _native.expgrad_rows(xd, yd.T.contiguous(), -lse, hd, None, eps, p)
+            yt = yd.T.contiguous()
+            G, _ = _native.expgrad_rows(xd, yt, -lse, hd, None, eps, p, ur)
             gx = go[:, None] * G
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             # Rows y_j, columns x_i, weights go_i: sum_i go_i P_ij grad_y C_ij.
-            G, S = _native.expgrad_rows(yd, xd.T.contiguous(), hd, -lse, go, eps, p)
+            xt = xd.T.contiguous()
+            G, S = _native.expgrad_rows(yd, xt, hd, -lse, go, eps, p, uc)
             if ctx.needs_input_grad[1]:
                 gy = G
             if ctx.needs_input_grad[2]:
                 gh = -eps * S
-        return gx, gy, gh, None, None
+        return gx, gy, gh, None, None, None, None
 
 
 def softmin(

@@ -46,6 +46,7 @@ from otgen._validation import (
 from otgen.ot._reduce import (
     Backend,
     choose_backend,
+    multiscale_support,
     native_support,
     plan_cost_sum,
     softmax_matvec,
@@ -163,8 +164,14 @@ def _shift_sym(a, f, sf, eps: float, rho: float) -> float:
     return float((lA - lM) / (1.0 / rho + 2.0 / eps))
 
 
-def _loop(op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric) -> _Sol:
-    """The log-domain Sinkhorn loop (no autograd)."""
+def _loop(
+    op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric, init=None
+) -> _Sol:
+    """The log-domain Sinkhorn loop (no autograd).
+
+    ``init=(f, g)``: potentials at ``eps0`` to start from (the multiscale
+    solver's extension of its coarse solution); None: start from zero.
+    """
     loga, logb = a.log(), b.log()
 
     def lam(e: float) -> float:
@@ -183,8 +190,11 @@ def _loop(op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric) -> _So
     schedule.append(eps)
     e = schedule[0]
     # Annealing: symmetric averaged updates, one per eps [Feydy et al. 2019].
-    f = lam(e) * op.rows(logb, e)
-    g = f if symmetric else lam(e) * op.cols(loga, e)
+    if init is None:
+        f = lam(e) * op.rows(logb, e)
+        g = f if symmetric else lam(e) * op.cols(loga, e)
+    else:
+        f, g = init
     n_iter = 0
     for e in schedule[:-1]:
         ft = lam(e) * op.rows(logb + g / e, e)
@@ -226,6 +236,44 @@ def _loop(op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric) -> _So
     return _Sol(f, g, sg, sf, n_iter, err <= tol, (err, err_b), tuple(schedule))
 
 
+def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, symmetric):
+    """Coarse solve on grid cells, then the block-sparse op and its start.
+
+    Returns ``(op, (f, g), eps_c)``: the :class:`MultiscaleOp` over the kept
+    cell pairs and the potentials at ``eps_c = side^p`` extended to every
+    point (see :mod:`otgen.ot._multiscale`).
+    """
+    from otgen.ot import _multiscale as ms
+
+    side = ms.cell_side(x if symmetric else torch.cat([x.detach(), y.detach()]))
+    cx = ms.grid_clusters(x, a, side)
+    cy = cx if symmetric else ms.grid_clusters(y, b, side)
+    eps0 = _diameter(x, y, cost.q) ** cost.p
+    eps_c = max(eps, side**cost.p)
+    ax, by = cx.weights, cy.weights
+    xc, yc = cx.centres, cy.centres
+    coarse_backend = choose_backend(
+        "auto", xc.shape[0], yc.shape[0], x.device, native_support(x, cost=cost)
+    )
+    cop = softmin_op(xc, xc if symmetric else yc, cost, coarse_backend)
+    csol = _loop(
+        cop, ax, by, eps=eps_c, eps0=eps0, rho=rho, scaling=scaling,
+        tol=max(tol, 1e-3), max_iter=max_iter, symmetric=symmetric,
+    )  # fmt: skip
+    # Extend the coarse potentials to the points: one soft-min each way.
+    f = softmin_op(x, yc, cost, "native").rows(by.log() + csol.g / eps_c, eps_c)
+    if symmetric:
+        g = f
+    else:
+        g = softmin_op(y, xc, cost, "native").rows(ax.log() + csol.f / eps_c, eps_c)
+    threshold = max(ms.TRUNCATE * eps_c, ms.FLOOR * eps)
+    keep = ms.truncation_mask(xc, yc, csol.f, csol.g, cost.p, threshold)
+    op = ms.MultiscaleOp(x, y, cost, cx, cy, keep)
+    op.coarse_schedule = csol.schedule[:-1]
+    op.coarse_iter = csol.n_iter
+    return op, (f, g), eps_c
+
+
 def _values(a, b, sol: _Sol, eps: float, rho: float | None):
     """Dual and primal objectives and the weight gradients, in float64."""
     d = torch.float64
@@ -263,25 +311,29 @@ def _solve(x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend)
     """
     symmetric = x is y and a is b
     n, m = x.shape[0], y.shape[0]
-    backend = choose_backend(backend, n, m, x.device, native_support(x, cost=cost))
-    op = softmin_op(x, y, cost, backend)
-    if cost.fn is None:
-        eps0 = _diameter(x, y, cost.q) ** cost.p
-    else:
-        eps0 = op.max_cost()
+    backend = choose_backend(
+        backend,
+        n,
+        m,
+        x.device,
+        native_support(x, cost=cost),
+        multiscale_support(x, cost, rho),
+    )
+    kw = dict(rho=rho, scaling=scaling, tol=tol, max_iter=max_iter, symmetric=symmetric)
+    init = None
     with torch.no_grad():
-        sol = _loop(
-            op,
-            a.detach(),
-            b.detach(),
-            eps=eps,
-            eps0=eps0,
-            rho=rho,
-            scaling=scaling,
-            tol=tol,
-            max_iter=max_iter,
-            symmetric=symmetric,
-        )
+        if backend == "multiscale":
+            op, init, eps0 = _multiscale_start(
+                x, y, a.detach(), b.detach(), cost, eps, **kw
+            )
+        else:
+            op = softmin_op(x, y, cost, backend)
+            eps0 = (
+                _diameter(x, y, cost.q) ** cost.p if cost.fn is None else op.max_cost()
+            )
+        sol = _loop(op, a.detach(), b.detach(), eps=eps, eps0=eps0, init=init, **kw)
+        if backend == "multiscale":
+            sol.schedule = op.coarse_schedule + sol.schedule
         dual, primal, r, ga, gb = _values(a.detach(), b.detach(), sol, eps, rho)
     value = dual.to(x.dtype)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, a, b)):
@@ -289,7 +341,10 @@ def _solve(x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend)
         if x.requires_grad or y.requires_grad:
             h = (b.detach().log() + sol.g / eps).detach()
             # d/dC_ij of sum_i r_i smin(h)_i is exactly P_ij (any f, g).
-            ft = softmin(x, y, h, eps, cost, backend)  # (n,)
+            if backend == "multiscale":
+                ft = op.softmin(x, y, h, eps)
+            else:
+                ft = softmin(x, y, h, eps, cost, backend)  # (n,)
             expr = expr + (r.to(x.dtype) * ft).sum()
         if a.requires_grad:
             expr = expr + (a * ga.to(a.dtype)).sum()

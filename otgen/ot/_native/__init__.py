@@ -135,8 +135,8 @@ def _lib() -> ctypes.CDLL | None:
         return None
     P, L, N, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
     sigs = {
-        "softmin": [L, L, N, P, P, P, D, N, P, N],
-        "expgrad": [L, L, N, P, P, P, P, P, D, N, P, P, N],
+        "softmin": [L, L, N, P, P, P, D, N, L, P, P, P, P, N],
+        "expgrad": [L, L, N, P, P, P, P, P, D, N, L, P, P, P, P, P, N],
         "kernel": [N, L, L, N, P, P, P, N, N, P, N, P, N],
         "kgrad": [N, L, L, N, P, P, P, P, N, N, P, P, N],
     }
@@ -176,29 +176,47 @@ def _ptr(t: torch.Tensor | None):
     return None if t is None else t.data_ptr()
 
 
-def lse_rows(x, yt, h, eps: float, p: int) -> torch.Tensor:
-    """``log sum_j exp(h_j - |x_i - y_j|^p / eps)``, shape (n,); ``yt`` is (d, m)."""
+def _units(units) -> tuple:
+    """``(count, rptr, cptr, ranges)`` pointers; ``units=None``: all pairs."""
+    if units is None:
+        return 0, None, None, None
+    rptr, cptr, rg = units
+    for t in (rptr, cptr, rg):
+        if t.dtype != torch.int64 or not t.is_contiguous():
+            raise TypeError("units must be contiguous int64 tensors")
+    return rptr.shape[0] - 1, rptr.data_ptr(), cptr.data_ptr(), rg.data_ptr()
+
+
+def lse_rows(x, yt, h, eps: float, p: int, units=None) -> torch.Tensor:
+    """``log sum_j exp(h_j - |x_i - y_j|^p / eps)``, shape (n,); ``yt`` is (d, m).
+
+    ``units=(rptr, cptr, ranges)`` restricts the sum (block-sparse): rows
+    ``rptr[u]:rptr[u+1]`` sum over the column ranges ``ranges[k, 0]:ranges[k, 1]``
+    for ``k`` in ``cptr[u]:cptr[u+1]``. Default: every column.
+    """
     x, yt, h = _prep(x, yt, h)
     out = torch.empty(x.shape[0], dtype=x.dtype)
     _fn("softmin", x.dtype)(
         x.shape[0], yt.shape[1], x.shape[1], _ptr(x), _ptr(yt), _ptr(h),
-        1.0 / eps, p, _ptr(out), torch.get_num_threads(),
+        1.0 / eps, p, *_units(units), _ptr(out), torch.get_num_threads(),
     )  # fmt: skip
     return out
 
 
-def expgrad_rows(x, yt, al, be, w, eps: float, p: int):
+def expgrad_rows(x, yt, al, be, w, eps: float, p: int, units=None):
     """``(G, S)``: ``G_i = sum_j e_ij grad_x |x_i - y_j|^p``, ``S_i = sum_j e_ij``.
 
     ``e_ij = w_j exp(al_i + be_j - |x_i - y_j|^p / eps)`` (``w=None``: 1); the
-    exponent must be <= 0 (it is clamped there: a soft-max weight).
+    exponent must be <= 0 (it is clamped there: a soft-max weight). ``units``
+    as in :func:`lse_rows`.
     """
     x, yt, al, be, w = _prep(x, yt, al, be, w)
     G = torch.empty_like(x)
     S = torch.empty(x.shape[0], dtype=x.dtype)
     _fn("expgrad", x.dtype)(
         x.shape[0], yt.shape[1], x.shape[1], _ptr(x), _ptr(yt), _ptr(al),
-        _ptr(be), _ptr(w), 1.0 / eps, p, _ptr(G), _ptr(S), torch.get_num_threads(),
+        _ptr(be), _ptr(w), 1.0 / eps, p, *_units(units), _ptr(G), _ptr(S),
+        torch.get_num_threads(),
     )  # fmt: skip
     return G, S
 

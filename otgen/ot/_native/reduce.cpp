@@ -18,6 +18,7 @@
 // compiler; `omp simd reduction(+)` kept the accumulator in memory).
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -86,24 +87,66 @@ inline T sqrt_(T v) {
   return std::sqrt(v);
 }
 
-// Run f(i0, i1) over row blocks [i0, i1), cyclically over threads.
+// Run f(u) for the work units u in [0, count), handed out one at a time
+// (an atomic counter) to `nthreads` threads: balanced for uneven units.
 template <class F>
-void parallel_rows(int64_t n, int nthreads, F f) {
-  int64_t nblocks = (n + ROWS - 1) / ROWS;
-  if (nthreads > nblocks) nthreads = (int)std::max<int64_t>(nblocks, 1);
-  auto work = [&](int t) {
-    for (int64_t b = t; b < nblocks; b += nthreads)
-      f(b * ROWS, std::min(n, (b + 1) * ROWS));
+void parallel_units(int64_t count, int nthreads, F f) {
+  if (nthreads > count) nthreads = (int)std::max<int64_t>(count, 1);
+  std::atomic<int64_t> next(0);
+  auto work = [&]() {
+    for (int64_t u = next++; u < count; u = next++) f(u);
   };
   if (nthreads <= 1) {
-    work(0);
+    work();
     return;
   }
   std::vector<std::thread> pool;
-  for (int t = 1; t < nthreads; ++t) pool.emplace_back(work, t);
-  work(0);
+  for (int t = 1; t < nthreads; ++t) pool.emplace_back(work);
+  work();
   for (auto& th : pool) th.join();
 }
+
+// Run f(i0, i1) over blocks of ROWS rows.
+template <class F>
+void parallel_rows(int64_t n, int nthreads, F f) {
+  parallel_units((n + ROWS - 1) / ROWS, nthreads, [&](int64_t b) {
+    f(b * ROWS, std::min(n, (b + 1) * ROWS));
+  });
+}
+
+// The work units of the soft-min loops: rows [r0, r1) against the columns of
+// `nr` ranges [rg[2k], rg[2k + 1]). Dense (rptr == nullptr): blocks of ROWS
+// rows against [0, m). Block-sparse (multiscale): unit u is the row cluster
+// [rptr[u], rptr[u + 1]) against the ranges rg[2 cptr[u] .. 2 cptr[u + 1]).
+struct Units {
+  int64_t n, m, count;
+  const int64_t* rptr;
+  const int64_t* cptr;
+  const int64_t* rg;
+  int64_t all[2];
+
+  Units(int64_t n_, int64_t m_, int64_t nunits, const int64_t* rptr_,
+        const int64_t* cptr_, const int64_t* rg_)
+      : n(n_), m(m_), rptr(rptr_), cptr(cptr_), rg(rg_) {
+    all[0] = 0;
+    all[1] = m_;
+    count = rptr ? nunits : (n + ROWS - 1) / ROWS;
+  }
+  void get(int64_t u, int64_t& r0, int64_t& r1, const int64_t*& cols,
+           int64_t& nr) const {
+    if (!rptr) {
+      r0 = u * ROWS;
+      r1 = std::min(n, r0 + ROWS);
+      cols = all;
+      nr = 1;
+    } else {
+      r0 = rptr[u];
+      r1 = rptr[u + 1];
+      cols = rg + 2 * cptr[u];
+      nr = cptr[u + 1] - cptr[u];
+    }
+  }
+};
 
 // Squared distances |x_i - y_j|^2 for the columns of one tile. D > 0: the
 // coordinates are unrolled and each distance is computed where it is used;
@@ -156,36 +199,42 @@ struct Tile {
 // C = |x - y|^2 (P = 2) or |x - y| (P = 1).
 // ---------------------------------------------------------------------------
 template <class T, int D, int P>
-void softmin_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                  const T* h, T inv_eps, T* out, int nthreads) {
-  parallel_rows(n, nthreads, [&](int64_t i0, int64_t i1) {
+void softmin_rows(const Units& U, int d, const T* x, const T* yt, const T* h,
+                  T inv_eps, T* out, int nthreads) {
+  const int64_t m = U.m;
+  parallel_units(U.count, nthreads, [&](int64_t u) {
     alignas(64) T s[TILE];
     const T lo = exp_floor<T>();
+    int64_t i0, i1, nr;
+    const int64_t* cols;
+    U.get(u, i0, i1, cols, nr);
     for (int64_t i = i0; i < i1; ++i) {
       const T* xi = x + i * d;
       T mx = -std::numeric_limits<T>::infinity();
       double acc = 0.0;
-      for (int64_t j0 = 0; j0 < m; j0 += TILE) {
-        const int64_t len = std::min(TILE, m - j0);
-        const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-        T tmx = -std::numeric_limits<T>::infinity();
-        const T* __restrict hj = h + j0;
+      for (int64_t q = 0; q < nr; ++q) {
+        for (int64_t j0 = cols[2 * q]; j0 < cols[2 * q + 1]; j0 += TILE) {
+          const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
+          const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
+          T tmx = -std::numeric_limits<T>::infinity();
+          const T* __restrict hj = h + j0;
 #pragma omp simd reduction(max : tmx)
-        for (int64_t j = 0; j < len; ++j) {
-          T c = P == 1 ? sqrt_(d2(j)) : d2(j);
-          T v = hj[j] - c * inv_eps;
-          s[j] = v;
-          tmx = std::max(tmx, v);
+          for (int64_t j = 0; j < len; ++j) {
+            T c = P == 1 ? sqrt_(d2(j)) : d2(j);
+            T v = hj[j] - c * inv_eps;
+            s[j] = v;
+            tmx = std::max(tmx, v);
+          }
+          if (tmx > mx) {
+            if (acc > 0.0) acc *= std::exp(double(mx - tmx));
+            mx = tmx;
+          }
+          if (mx == -std::numeric_limits<T>::infinity()) continue;
+          T part = T(0);
+          for (int64_t j = 0; j < len; ++j)
+            part += exp_neg(std::max(s[j] - mx, lo));
+          acc += double(part);
         }
-        if (tmx > mx) {
-          if (acc > 0.0) acc *= std::exp(double(mx - tmx));
-          mx = tmx;
-        }
-        if (mx == -std::numeric_limits<T>::infinity()) continue;
-        T part = T(0);
-        for (int64_t j = 0; j < len; ++j)
-          part += exp_neg(std::max(s[j] - mx, lo));
-        acc += double(part);
       }
       out[i] = acc > 0.0 ? T(double(mx) + std::log(acc))
                          : -std::numeric_limits<T>::infinity();
@@ -197,44 +246,49 @@ void softmin_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
 // C_ij * inv_eps) (w = nullptr: w_j = 1); returns
 // G_i = sum_j e_ij grad_{x_i} C(x_i, y_j) (n x d) and S_i = sum_j e_ij.
 template <class T, int D, int P>
-void expgrad_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                  const T* al, const T* be, const T* w, T inv_eps, T* G, T* S,
+void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
+                  const T* be, const T* w, T inv_eps, T* G, T* S,
                   int nthreads) {
-  parallel_rows(n, nthreads, [&](int64_t i0, int64_t i1) {
+  const int64_t m = U.m;
+  parallel_units(U.count, nthreads, [&](int64_t u) {
     alignas(64) T s[TILE];
     alignas(64) T e[TILE];
     const T lo = exp_floor<T>();
     const int dd = D > 0 ? D : d;
+    int64_t i0, i1, nr;
+    const int64_t* cols;
+    U.get(u, i0, i1, cols, nr);
     for (int64_t i = i0; i < i1; ++i) {
       const T* xi = x + i * d;
       double gacc[64];
       for (int k = 0; k < dd; ++k) gacc[k] = 0.0;
       double sacc = 0.0;
-      for (int64_t j0 = 0; j0 < m; j0 += TILE) {
-        const int64_t len = std::min(TILE, m - j0);
-        const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-        T part = T(0);
-        const T* __restrict bj = be + j0;
-        const T* __restrict wj = w ? w + j0 : nullptr;
-        const T ai = al[i];
-        for (int64_t j = 0; j < len; ++j) {
-          T r = P == 1 ? sqrt_(d2(j)) : d2(j);
-          T c = r;
-          T arg = std::max(ai + bj[j] - c * inv_eps, lo);
-          T v = exp_neg(std::min(arg, T(0)));
-          if (wj) v *= wj[j];
-          part += v;
-          // dC/d(x - y): 2 (x - y) for P = 2, (x - y) / r for P = 1 (0 at 0).
-          T scale = P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2);
-          e[j] = v * scale;
-        }
-        sacc += double(part);
-        for (int k = 0; k < dd; ++k) {
-          const T xk = xi[k];
-          const T* yk = yt + (int64_t)k * m + j0;
-          T gk = T(0);
-          for (int64_t j = 0; j < len; ++j) gk += e[j] * (xk - yk[j]);
-          gacc[k] += double(gk);
+      for (int64_t q = 0; q < nr; ++q) {
+        for (int64_t j0 = cols[2 * q]; j0 < cols[2 * q + 1]; j0 += TILE) {
+          const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
+          const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
+          T part = T(0);
+          const T* __restrict bj = be + j0;
+          const T* __restrict wj = w ? w + j0 : nullptr;
+          const T ai = al[i];
+          for (int64_t j = 0; j < len; ++j) {
+            T r = P == 1 ? sqrt_(d2(j)) : d2(j);
+            T arg = std::max(ai + bj[j] - r * inv_eps, lo);
+            T v = exp_neg(std::min(arg, T(0)));
+            if (wj) v *= wj[j];
+            part += v;
+            // dC/d(x - y): 2 (x - y) for P = 2, (x - y) / r for P = 1 (0 at 0).
+            T scale = P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2);
+            e[j] = v * scale;
+          }
+          sacc += double(part);
+          for (int k = 0; k < dd; ++k) {
+            const T xk = xi[k];
+            const T* yk = yt + (int64_t)k * m + j0;
+            T gk = T(0);
+            for (int64_t j = 0; j < len; ++j) gk += e[j] * (xk - yk[j]);
+            gacc[k] += double(gk);
+          }
         }
       }
       for (int k = 0; k < dd; ++k) G[i * d + k] = T(gacc[k]);
@@ -393,25 +447,25 @@ void by_dim(int d, F f) {
 }
 
 template <class T>
-void softmin_any(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                 const T* h, double inv_eps, int p, T* out, int nt) {
+void softmin_any(const Units& U, int d, const T* x, const T* yt, const T* h,
+                 double inv_eps, int p, T* out, int nt) {
   by_dim(d, [&](auto D) {
     if (p == 1)
-      softmin_rows<T, decltype(D)::value, 1>(n, m, d, x, yt, h, T(inv_eps), out, nt);
+      softmin_rows<T, decltype(D)::value, 1>(U, d, x, yt, h, T(inv_eps), out, nt);
     else
-      softmin_rows<T, decltype(D)::value, 2>(n, m, d, x, yt, h, T(inv_eps), out, nt);
+      softmin_rows<T, decltype(D)::value, 2>(U, d, x, yt, h, T(inv_eps), out, nt);
   });
 }
 
 template <class T>
-void expgrad_any(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                 const T* al, const T* be, const T* w, double inv_eps, int p,
-                 T* G, T* S, int nt) {
+void expgrad_any(const Units& U, int d, const T* x, const T* yt, const T* al,
+                 const T* be, const T* w, double inv_eps, int p, T* G, T* S,
+                 int nt) {
   by_dim(d, [&](auto D) {
     if (p == 1)
-      expgrad_rows<T, decltype(D)::value, 1>(n, m, d, x, yt, al, be, w, T(inv_eps), G, S, nt);
+      expgrad_rows<T, decltype(D)::value, 1>(U, d, x, yt, al, be, w, T(inv_eps), G, S, nt);
     else
-      expgrad_rows<T, decltype(D)::value, 2>(n, m, d, x, yt, al, be, w, T(inv_eps), G, S, nt);
+      expgrad_rows<T, decltype(D)::value, 2>(U, d, x, yt, al, be, w, T(inv_eps), G, S, nt);
   });
 }
 
@@ -464,19 +518,24 @@ void kgrad_any(int kind, int64_t n, int64_t m, int d, const T* x, const T* yt,
 extern "C" {
 
 #if defined(OTG_F32)
-int otg_abi_version() { return 1; }
+int otg_abi_version() { return 2; }
 #endif
 
 #define OTG_EXPORT(T, SUF)                                                     \
   void otg_softmin_##SUF(int64_t n, int64_t m, int d, const T* x,             \
                          const T* yt, const T* h, double inv_eps, int p,       \
-                         T* out, int nt) {                                     \
-    softmin_any<T>(n, m, d, x, yt, h, inv_eps, p, out, nt);                    \
+                         int64_t nu, const int64_t* rptr, const int64_t* cptr, \
+                         const int64_t* rg, T* out, int nt) {                  \
+    softmin_any<T>(Units(n, m, nu, rptr, cptr, rg), d, x, yt, h, inv_eps, p,   \
+                   out, nt);                                                   \
   }                                                                            \
   void otg_expgrad_##SUF(int64_t n, int64_t m, int d, const T* x,             \
                          const T* yt, const T* al, const T* be, const T* w,    \
-                         double inv_eps, int p, T* G, T* S, int nt) {          \
-    expgrad_any<T>(n, m, d, x, yt, al, be, w, inv_eps, p, G, S, nt);           \
+                         double inv_eps, int p, int64_t nu,                    \
+                         const int64_t* rptr, const int64_t* cptr,             \
+                         const int64_t* rg, T* G, T* S, int nt) {              \
+    expgrad_any<T>(Units(n, m, nu, rptr, cptr, rg), d, x, yt, al, be, w,       \
+                   inv_eps, p, G, S, nt);                                      \
   }                                                                            \
   void otg_kernel_##SUF(int kind, int64_t n, int64_t m, int d, const T* x,    \
                         const T* yt, const T* V, int p, int nsc,               \
