@@ -40,6 +40,7 @@ __all__ = [
     "expgrad_rows",
     "kernel_rows",
     "kernel_grad_rows",
+    "linear_mmd_sum",
 ]
 
 SOURCE = Path(__file__).with_name("reduce.cpp")
@@ -144,6 +145,8 @@ def _lib() -> ctypes.CDLL | None:
         for name, args in sigs.items():
             fn = getattr(lib, f"otg_{name}_{suf}")
             fn.argtypes, fn.restype = args, None
+        fn = getattr(lib, f"otg_linear_{suf}")
+        fn.argtypes, fn.restype = [N, L, N, P, P, N, P, N], D
     return lib
 
 
@@ -264,3 +267,17 @@ def kernel_grad_rows(kind: str, scales, x, yt, U, Vt) -> torch.Tensor:
         _ptr(c), _ptr(G), torch.get_num_threads(),
     )  # fmt: skip
     return G
+
+
+def linear_mmd_sum(kind: str, scales, x, y) -> float:
+    """``sum_l k(x_2l, x_2l+1) + k(y_2l, y_2l+1) - k(x_2l, y_2l+1) - k(x_2l+1, y_2l)``.
+
+    Over ``l < min(n, m) // 2``, in one pass (float64 total); no autograd.
+    """
+    x, y = _prep(x, y)
+    h = min(x.shape[0], y.shape[0]) // 2
+    c = _consts(kind, scales, x.dtype)
+    return _fn("linear", x.dtype)(
+        KERNEL_KINDS[kind], h, x.shape[1], _ptr(x), _ptr(y), len(scales),
+        _ptr(c), torch.get_num_threads(),
+    )  # fmt: skip

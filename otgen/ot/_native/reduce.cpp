@@ -513,6 +513,58 @@ void kgrad_any(int kind, int64_t n, int64_t m, int d, const T* x, const T* yt,
   }
 }
 
+// Linear-time MMD (Gretton et al. 2012): sum over l < h of
+// k(x_2l, x_2l+1) + k(y_2l, y_2l+1) - k(x_2l, y_2l+1) - k(x_2l+1, y_2l),
+// x and y row-major (n, d). One pass over the points; per-block sums in T,
+// totals in double.
+template <class T, int KIND>
+double linear_sum(int64_t h, int d, const T* x, const T* y, int nsc,
+                  const T* consts, int nt) {
+  const int64_t block = 4096;
+  const int64_t nb = (h + block - 1) / block;
+  std::vector<double> part(nb, 0.0);
+  parallel_units(nb, nt, [&](int64_t b) {
+    const int64_t l0 = b * block, l1 = std::min(h, l0 + block);
+    T acc = T(0);
+    for (int64_t l = l0; l < l1; ++l) {
+      const T* x1 = x + 2 * l * d;
+      const T* x2 = x1 + d;
+      const T* y1 = y + 2 * l * d;
+      const T* y2 = y1 + d;
+      T dxx = 0, dyy = 0, dxy = 0, dyx = 0;
+      for (int k = 0; k < d; ++k) {
+        T a = x1[k] - x2[k], c = y1[k] - y2[k];
+        T e = x1[k] - y2[k], f = x2[k] - y1[k];
+        dxx += a * a;
+        dyy += c * c;
+        dxy += e * e;
+        dyx += f * f;
+      }
+      for (int q = 0; q < nsc; ++q) {
+        const T cq = consts[q];
+        acc += kval<T>(KIND, dxx, cq) + kval<T>(KIND, dyy, cq) -
+               kval<T>(KIND, dxy, cq) - kval<T>(KIND, dyx, cq);
+      }
+    }
+    part[b] = double(acc);
+  });
+  double total = 0.0;
+  for (double v : part) total += v;
+  return total;
+}
+
+template <class T>
+double linear_any(int kind, int64_t h, int d, const T* x, const T* y, int nsc,
+                  const T* consts, int nt) {
+  switch (kind) {
+    case GAUSSIAN: return linear_sum<T, GAUSSIAN>(h, d, x, y, nsc, consts, nt);
+    case LAPLACIAN: return linear_sum<T, LAPLACIAN>(h, d, x, y, nsc, consts, nt);
+    case IMQ: return linear_sum<T, IMQ>(h, d, x, y, nsc, consts, nt);
+    case ENERGY1: return linear_sum<T, ENERGY1>(h, d, x, y, nsc, consts, nt);
+    default: return linear_sum<T, ENERGY2>(h, d, x, y, nsc, consts, nt);
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -541,6 +593,10 @@ int otg_abi_version() { return 2; }
                         const T* yt, const T* V, int p, int nsc,               \
                         const T* consts, int tri, double* out, int nt) {       \
     kernel_any<T>(kind, n, m, d, x, yt, V, p, nsc, consts, tri, out, nt);      \
+  }                                                                            \
+  double otg_linear_##SUF(int kind, int64_t h, int d, const T* x, const T* y, \
+                          int nsc, const T* consts, int nt) {                  \
+    return linear_any<T>(kind, h, d, x, y, nsc, consts, nt);                   \
   }                                                                            \
   void otg_kgrad_##SUF(int kind, int64_t n, int64_t m, int d, const T* x,     \
                        const T* yt, const T* U, const T* V, int p, int nsc,    \
