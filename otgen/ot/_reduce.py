@@ -72,12 +72,15 @@ def choose_backend(
 ) -> str:
     """Resolve ``backend="auto"`` from the problem size, device and availability.
 
-    ``auto``: on the CPU, the native fused loops when the problem supports them
-    (``native_unsupported`` is None) and ``n * m >= NATIVE_MIN_PAIRS``;
-    otherwise dense up to ``DENSE_MAX_PAIRS`` pairs, then KeOps on CUDA when
-    installed, else chunked torch. ``native_unsupported``: None when the caller
-    can run this problem natively, else the reason it cannot (for the error of
-    an explicit ``backend="native"``).
+    ``auto``, on the CPU with the native loops available: Sinkhorn
+    coarse-to-fine (``"multiscale"``) from ``MULTISCALE_MIN_PAIRS`` pairs when
+    the problem allows it, the all-pairs native loops from
+    ``NATIVE_MIN_PAIRS``; otherwise dense up to ``DENSE_MAX_PAIRS`` pairs, then
+    KeOps on CUDA when installed, else chunked torch.
+
+    ``native_unsupported`` / ``multiscale_unsupported``: None when the caller
+    can run this problem on that backend, else the reason it cannot (the
+    error message of an explicit request).
     """
     if backend not in BACKENDS:
         raise ValueError(
