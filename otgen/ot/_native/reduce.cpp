@@ -170,7 +170,20 @@ struct Tile {
     }
 #pragma omp simd
     for (int64_t j = 0; j < len; ++j) scratch[j] = T(0);
-    for (int k = 0; k < d; ++k) {
+    int k = 0;
+    for (; k + 4 <= d; k += 4) {  // four coordinates per pass over the tile
+      const T x0 = xi[k], x1 = xi[k + 1], x2 = xi[k + 2], x3 = xi[k + 3];
+      const T* __restrict y0 = yt + (int64_t)k * m + j0;
+      const T* __restrict y1 = y0 + m;
+      const T* __restrict y2 = y1 + m;
+      const T* __restrict y3 = y2 + m;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        T a = x0 - y0[j], b = x1 - y1[j], c = x2 - y2[j], e = x3 - y3[j];
+        scratch[j] += (a * a + b * b) + (c * c + e * e);
+      }
+    }
+    for (; k < d; ++k) {
       const T xv = xi[k];
       const T* __restrict yv = yt + (int64_t)k * m + j0;
 #pragma omp simd
