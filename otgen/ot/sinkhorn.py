@@ -568,9 +568,10 @@ def sinkhorn(
         is exact after each update). Default 1e-3.
     max_iter : int, default=1000
         Cap on the iterations at the target eps (annealing excluded).
-    backend : {"auto", "dense", "chunked", "keops", "native", "multiscale"}, \
-default="auto"
-        The soft-min reduction (see :func:`otgen.ot._reduce.choose_backend`).
+    backend : str, default="auto"
+        The soft-min reduction: ``"auto"``, ``"dense"``, ``"chunked"``,
+        ``"keops"``, ``"native"`` or ``"multiscale"`` (see
+        :func:`otgen.ot._reduce.choose_backend`).
         ``"multiscale"`` solves coarse-to-fine: grid cells first, then the
         points over the cell pairs that can carry mass (balanced problems in
         d <= 3, named costs; see :mod:`otgen.ot._multiscale`). ``"auto"``
