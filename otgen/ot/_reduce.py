@@ -276,7 +276,7 @@ def kernel_matmul(
     """
     grad = _needs_grad(x, y, V)
     if backend == "native":
-        return _NativeKernelMatmul.apply(x, x if y is None else y, V, kernel, y is None)
+        return _NativeKernelMatmul.apply(x, x if y is None else y, V, kernel)
     if backend == "keops":
         LazyTensor = quiet_import("pykeops.torch").LazyTensor
 
@@ -441,34 +441,35 @@ def _native_kernel_grad(kernel, x, yt, U, V) -> torch.Tensor:
 
 
 class _NativeKernelMatmul(torch.autograd.Function):
-    """``K @ V`` by the native loops; backward by the same loops (O(n + m) memory)."""
+    """``K @ V`` by the native loops; backward by the same loops (O(n + m) memory).
+
+    For ``y = x`` the same tensor is passed as both inputs and autograd adds
+    the two gradients.
+    """
 
     @staticmethod
-    def forward(ctx, x, y, V, kernel, same: bool):
+    def forward(ctx, x, y, V, kernel):
         xd, yd = x.detach(), y.detach()
         yt = yd.T.contiguous()
         out = _native_kernel_rows(kernel, xd, yt, V.detach(), False).to(V.dtype)
         ctx.save_for_backward(x, y, V)
-        ctx.kernel, ctx.same = kernel, same
+        ctx.kernel = kernel
         return out
 
     @staticmethod
     def backward(ctx, G):
         x, y, V = ctx.saved_tensors
-        kernel, same = ctx.kernel, ctx.same
+        kernel = ctx.kernel
         xd, yd, Vd, Gd = x.detach(), y.detach(), V.detach(), G.detach()
         gx = gy = gV = None
         xt, yt = xd.T.contiguous(), yd.T.contiguous()
         if ctx.needs_input_grad[2]:
             gV = _native_kernel_rows(kernel, yd, xt, Gd, False).to(V.dtype)
-        if ctx.needs_input_grad[0] or (same and ctx.needs_input_grad[1]):
+        if ctx.needs_input_grad[0]:
             gx = _native_kernel_grad(kernel, xd, yt, Gd, Vd)
-            if same:  # y is x: add the column side
-                gx = gx + _native_kernel_grad(kernel, yd, xt, Vd, Gd)
-                return gx, None, gV, None, None
         if ctx.needs_input_grad[1]:
             gy = _native_kernel_grad(kernel, yd, xt, Vd, Gd)
-        return gx, gy, gV, None, None
+        return gx, gy, gV, None
 
 
 class _NativeQuadform(torch.autograd.Function):

@@ -207,6 +207,21 @@ struct Tile {
   }
 };
 
+// gacc[k] += sum_j e[j] (x_ik - y_jk) over the columns of one tile: the
+// gradient sums of the soft-min and kernel backward passes.
+template <class T>
+inline void add_weighted_diffs(const T* xi, const T* yt, int64_t m, int dd,
+                               int64_t j0, int64_t len, const T* e,
+                               double* gacc) {
+  for (int k = 0; k < dd; ++k) {
+    const T xk = xi[k];
+    const T* yk = yt + (int64_t)k * m + j0;
+    T gk = T(0);
+    for (int64_t j = 0; j < len; ++j) gk += e[j] * (xk - yk[j]);
+    gacc[k] += double(gk);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Soft-min: lse_i = log sum_j exp(h_j - C(x_i, y_j) * inv_eps), with
 // C = |x - y|^2 (P = 2) or |x - y| (P = 1).
@@ -295,13 +310,7 @@ void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
             e[j] = v * scale;
           }
           sacc += double(part);
-          for (int k = 0; k < dd; ++k) {
-            const T xk = xi[k];
-            const T* yk = yt + (int64_t)k * m + j0;
-            T gk = T(0);
-            for (int64_t j = 0; j < len; ++j) gk += e[j] * (xk - yk[j]);
-            gacc[k] += double(gk);
-          }
+          add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc);
         }
       }
       for (int k = 0; k < dd; ++k) G[i * d + k] = T(gacc[k]);
@@ -435,13 +444,7 @@ void kernel_grad_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
         }
 #pragma omp simd
         for (int64_t j = 0; j < len; ++j) e[j] *= T(2) * uv[j];
-        for (int k = 0; k < dd; ++k) {
-          const T xk = xi[k];
-          const T* yk = yt + (int64_t)k * m + j0;
-          T gk = T(0);
-          for (int64_t j = 0; j < len; ++j) gk += e[j] * (xk - yk[j]);
-          gacc[k] += double(gk);
-        }
+        add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc);
       }
       for (int k = 0; k < dd; ++k) G[i * d + k] = T(gacc[k]);
     }
@@ -482,34 +485,27 @@ void expgrad_any(const Units& U, int d, const T* x, const T* yt, const T* al,
   });
 }
 
-template <class T, int KIND>
-void kernel_kind(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                 const T* V, int p, int nsc, const T* consts, int tri,
-                 double* out, int nt) {
-  by_dim(d, [&](auto D) {
-    kernel_rows<T, decltype(D)::value, KIND>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt);
-  });
+// Dispatch on the kernel kind (a compile-time constant in the loops).
+template <class F>
+void by_kind(int kind, F f) {
+  switch (kind) {
+    case GAUSSIAN: f(std::integral_constant<int, GAUSSIAN>()); break;
+    case LAPLACIAN: f(std::integral_constant<int, LAPLACIAN>()); break;
+    case IMQ: f(std::integral_constant<int, IMQ>()); break;
+    case ENERGY1: f(std::integral_constant<int, ENERGY1>()); break;
+    default: f(std::integral_constant<int, ENERGY2>()); break;
+  }
 }
 
 template <class T>
 void kernel_any(int kind, int64_t n, int64_t m, int d, const T* x, const T* yt,
                 const T* V, int p, int nsc, const T* consts, int tri,
                 double* out, int nt) {
-  switch (kind) {
-    case GAUSSIAN: kernel_kind<T, GAUSSIAN>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt); break;
-    case LAPLACIAN: kernel_kind<T, LAPLACIAN>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt); break;
-    case IMQ: kernel_kind<T, IMQ>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt); break;
-    case ENERGY1: kernel_kind<T, ENERGY1>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt); break;
-    default: kernel_kind<T, ENERGY2>(n, m, d, x, yt, V, p, nsc, consts, tri, out, nt); break;
-  }
-}
-
-template <class T, int KIND>
-void kgrad_kind(int64_t n, int64_t m, int d, const T* x, const T* yt,
-                const T* U, const T* V, int p, int nsc, const T* consts, T* G,
-                int nt) {
-  by_dim(d, [&](auto D) {
-    kernel_grad_rows<T, decltype(D)::value, KIND>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt);
+  by_kind(kind, [&](auto K) {
+    by_dim(d, [&](auto D) {
+      kernel_rows<T, decltype(D)::value, decltype(K)::value>(
+          n, m, d, x, yt, V, p, nsc, consts, tri, out, nt);
+    });
   });
 }
 
@@ -517,13 +513,12 @@ template <class T>
 void kgrad_any(int kind, int64_t n, int64_t m, int d, const T* x, const T* yt,
                const T* U, const T* V, int p, int nsc, const T* consts, T* G,
                int nt) {
-  switch (kind) {
-    case GAUSSIAN: kgrad_kind<T, GAUSSIAN>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt); break;
-    case LAPLACIAN: kgrad_kind<T, LAPLACIAN>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt); break;
-    case IMQ: kgrad_kind<T, IMQ>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt); break;
-    case ENERGY1: kgrad_kind<T, ENERGY1>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt); break;
-    default: kgrad_kind<T, ENERGY2>(n, m, d, x, yt, U, V, p, nsc, consts, G, nt); break;
-  }
+  by_kind(kind, [&](auto K) {
+    by_dim(d, [&](auto D) {
+      kernel_grad_rows<T, decltype(D)::value, decltype(K)::value>(
+          n, m, d, x, yt, U, V, p, nsc, consts, G, nt);
+    });
+  });
 }
 
 // Linear-time MMD (Gretton et al. 2012): sum over l < h of
@@ -569,13 +564,11 @@ double linear_sum(int64_t h, int d, const T* x, const T* y, int nsc,
 template <class T>
 double linear_any(int kind, int64_t h, int d, const T* x, const T* y, int nsc,
                   const T* consts, int nt) {
-  switch (kind) {
-    case GAUSSIAN: return linear_sum<T, GAUSSIAN>(h, d, x, y, nsc, consts, nt);
-    case LAPLACIAN: return linear_sum<T, LAPLACIAN>(h, d, x, y, nsc, consts, nt);
-    case IMQ: return linear_sum<T, IMQ>(h, d, x, y, nsc, consts, nt);
-    case ENERGY1: return linear_sum<T, ENERGY1>(h, d, x, y, nsc, consts, nt);
-    default: return linear_sum<T, ENERGY2>(h, d, x, y, nsc, consts, nt);
-  }
+  double total = 0.0;
+  by_kind(kind, [&](auto K) {
+    total = linear_sum<T, decltype(K)::value>(h, d, x, y, nsc, consts, nt);
+  });
+  return total;
 }
 
 }  // namespace
