@@ -3,7 +3,10 @@
 Every O(n m) sum in otgen goes through this module, so that the algorithms
 (Sinkhorn, MMD) are written once and differ by backend only here:
 
-- ``"dense"``: builds the (n, m) matrix; fastest for small problems.
+- ``"dense"``: builds the (n, m) matrix; fastest for small problems. Sinkhorn
+  stores its cost matrix once and, on the CPU, reduces over it with the
+  native fused loop (no (n, m) temporaries), which pays in high dimension,
+  where recomputing a cost costs d multiply-adds per pair and pass.
 - ``"chunked"``: loops over row blocks with bounded memory; pure torch, no
   compiler, any size.
 - ``"keops"``: pykeops LazyTensors (compiled on first use); CPU or CUDA.
@@ -50,6 +53,12 @@ NATIVE_MIN_PAIRS = 250_000
 # Smallest n * m for which "auto" runs Sinkhorn coarse-to-fine ("multiscale",
 # native loops over the kept cell pairs) when the problem allows it.
 MULTISCALE_MIN_PAIRS = 10**8
+# Sinkhorn on the CPU: "auto" stores the cost matrices ("dense", native
+# reductions over them) up to this many bytes, from STORE_MIN_DIM dimensions
+# on (below, recomputing a cost in registers is as fast as reading it back)
+# or for costs the native loops cannot compute (callables, d > 64).
+DENSE_MAX_BYTES = 2 * 2**30
+STORE_MIN_DIM = 8
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,18 +78,24 @@ def choose_backend(
     device: torch.device,
     native_unsupported: str | None = "",
     multiscale_unsupported: str | None = "only Sinkhorn runs coarse-to-fine",
+    store: tuple[int, int] | None = None,
 ) -> str:
     """Resolve ``backend="auto"`` from the problem size, device and availability.
 
     ``auto``, on the CPU with the native loops available: Sinkhorn
     coarse-to-fine (``"multiscale"``) from ``MULTISCALE_MIN_PAIRS`` pairs when
-    the problem allows it, the all-pairs native loops from
-    ``NATIVE_MIN_PAIRS``; otherwise dense up to ``DENSE_MAX_PAIRS`` pairs, then
-    KeOps on CUDA when installed, else chunked torch.
+    the problem allows it; a stored cost matrix (``"dense"``) when ``store``
+    is given, fits in ``DENSE_MAX_BYTES`` and the points have at least
+    ``STORE_MIN_DIM`` coordinates (or the native loops cannot compute the
+    cost); the all-pairs native loops from ``NATIVE_MIN_PAIRS``; otherwise
+    dense up to ``DENSE_MAX_PAIRS`` pairs, then KeOps on CUDA when installed,
+    else chunked torch.
 
     ``native_unsupported`` / ``multiscale_unsupported``: None when the caller
     can run this problem on that backend, else the reason it cannot (the
-    error message of an explicit request).
+    error message of an explicit request). ``store=(d, nbytes)``: the caller
+    reuses its matrices over many passes (Sinkhorn); d is the dimension of
+    the points and nbytes what storing the matrices takes.
     """
     if backend not in BACKENDS:
         raise ValueError(
@@ -135,6 +150,15 @@ def choose_backend(
         and _native_ready()
     ):
         return "multiscale"
+    if (
+        device.type == "cpu"
+        and store is not None
+        and store[1] <= DENSE_MAX_BYTES
+        and (store[0] >= STORE_MIN_DIM or native_unsupported is not None)
+        and n * m >= NATIVE_MIN_PAIRS
+        and _native_ready()
+    ):
+        return "dense"
     if (
         device.type == "cpu"
         and native_unsupported is None
@@ -582,12 +606,18 @@ class SoftminOp:
         self.x, self.y, self.cost, self.backend = x, y, cost, backend
         self.n, self.m = x.shape[0], y.shape[0]
         self.fast = backend == "chunked" and cost.is_sqeuclidean
-        self.C = None
+        self.C = self._Ct = None
         if backend == "native":
             self.xn, self.yn = x.contiguous(), y.contiguous()
             self.xt, self.yt = x.T.contiguous(), y.T.contiguous()
         if backend == "dense":
-            self.C = cost.pairwise(x, y)  # (n, m)
+            self.C = stored_cost(x, y, cost)  # (n, m)
+            # The native fused loop reduces over C without (n, m) temporaries.
+            self.stored_native = (
+                x.device.type == "cpu"
+                and x.dtype in (torch.float32, torch.float64)
+                and _native_ready()
+            )
         elif self.fast:
             self.xc, self.yc = _centred(x, y)
             self.x2 = (self.xc * self.xc).sum(1)  # (n,)
@@ -612,9 +642,20 @@ class SoftminOp:
 
     def _reduce(self, h: torch.Tensor, eps: float, transpose: bool) -> torch.Tensor:
         if self.backend == "dense":
-            C = self.C.T if transpose else self.C
-            s = torch.add(h[None, :], C, alpha=-1.0 / eps)  # (n, m)
-            return _lse_rows_(s).mul_(-eps)
+            if transpose and self._Ct is None:
+                # Rows of C^T contiguous: both directions stream memory (the
+                # symmetric loop reduces over rows only and never builds it).
+                self._Ct = self.C.T.contiguous()
+            C = self._Ct if transpose else self.C
+            if self.stored_native:
+                from otgen.ot import _native
+
+                return _native.lse_stored(C, h, eps).mul_(-eps)
+            out = torch.empty(C.shape[0], dtype=C.dtype, device=C.device)
+            for blk in _blocks(C.shape[0], C.shape[1], DENSE_MAX_PAIRS):
+                s = torch.add(h[None, :], C[blk], alpha=-1.0 / eps)
+                out[blk] = _lse_rows_(s)
+            return out.mul_(-eps)
         if self.backend == "keops":
             x, y = (self.y, self.x) if transpose else (self.x, self.y)
             return _softmin_keops(x, y, h, eps, self.cost)
@@ -646,6 +687,22 @@ class SoftminOp:
         for blk in _blocks(xc.shape[0], yc.shape[0]):
             out[blk] = _lse_rows_(torch.addmm(hy, xc[blk], ys))
         return x2 - eps * out
+
+
+def stored_cost(x: torch.Tensor, y: torch.Tensor, cost) -> torch.Tensor:
+    """The (n, m) cost matrix, built by row blocks (bounded temporaries)."""
+    n, m = x.shape[0], y.shape[0]
+    if n * m <= CHUNK_PAIRS:
+        return cost.pairwise(x, y)
+    C = torch.empty(n, m, dtype=x.dtype, device=x.device)
+    for blk in _blocks(n, m, CHUNK_PAIRS):
+        C[blk] = cost.pairwise(x[blk], y)
+    return C
+
+
+def stored_bytes(n: int, m: int, dtype: torch.dtype, symmetric: bool) -> int:
+    """Bytes of the matrices a Sinkhorn ``"dense"`` op stores (C and C^T)."""
+    return n * m * torch.finfo(dtype).bits // 8 * (1 if symmetric else 2)
 
 
 def softmin_op(x: torch.Tensor, y: torch.Tensor, cost, backend: str) -> SoftminOp:

@@ -275,3 +275,65 @@ def test_linear_estimator_fused_pass_equals_torch(k):
     val = mmd(xg, y, kernel=k, estimator="linear", backend="native")
     assert_allclose(val.item(), want, **TOL[torch.float64])
     assert torch.autograd.grad(val, xg)[0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_lse_stored_matches_logsumexp(dtype):
+    # 1100 columns: several tiles and a ragged last one; -inf weights.
+    C = cloud(70, 1100, 30).abs().mul(5.0).to(dtype)
+    h = cloud(1100, 1, 31, dtype)[:, 0]
+    h[::7] = -torch.inf
+    for eps in (0.3, 1e-4):  # 1e-4: exponents down to -1e5 are clamped
+        want = torch.logsumexp(h.double()[None, :] - C.double() / eps, 1)
+        got = _native.lse_stored(C, h, eps)
+        tol = TOL[torch.float64] if dtype == torch.float64 else TOL_F32
+        assert got.dtype == dtype
+        assert_allclose(got.double().numpy(), want.numpy(), **tol)
+    dead = _native.lse_stored(C, torch.full_like(h, -torch.inf), 1.0)
+    assert torch.isneginf(dead).all()
+
+
+@pytest.mark.parametrize("cost", ["sqeuclidean", "euclidean"])
+def test_sinkhorn_stored_cost_equals_native(cost):
+    # "dense" stores C and C^T and reduces with the native loop over them.
+    x, y = cloud(120, 10, 32), cloud(90, 10, 33, shift=1.0, scale=1.5)
+    kw = dict(eps=0.5, cost=cost, tol=1e-11, max_iter=5000)
+    rs = otgen.sinkhorn(x, y, backend="dense", **kw)
+    rn = otgen.sinkhorn(x, y, backend="native", **kw)
+    assert rs.converged and rn.converged
+    assert_allclose(float(rs.value), float(rn.value), rtol=1e-10)
+    assert_allclose(rs.f.numpy(), rn.f.numpy(), rtol=1e-7, atol=1e-8)
+
+
+def test_auto_stores_the_cost_in_high_dimension():
+    x, y = cloud(600, 10, 34), cloud(500, 10, 35)
+    assert otgen.sinkhorn(x, y, eps=5.0).backend == "dense"
+    assert otgen.sinkhorn(x[:, :3], y[:, :3], eps=0.5).backend == "native"
+    # A callable cost cannot be compiled: stored rather than recomputed.
+    fn = lambda u, v: torch.cdist(u, v)  # noqa: E731
+    assert otgen.sinkhorn(x[:, :3], y[:, :3], eps=0.5, cost=fn).backend == "dense"
+    # Over the memory budget: the native loops recompute the pairs.
+    old = reduce_mod.DENSE_MAX_BYTES
+    try:
+        reduce_mod.DENSE_MAX_BYTES = 600 * 500 * 8  # C fits, C and C^T do not
+        assert otgen.sinkhorn(x, y, eps=5.0).backend == "native"
+    finally:
+        reduce_mod.DENSE_MAX_BYTES = old
+
+
+def test_stored_gradient_beyond_dense_pairs(monkeypatch):
+    # Beyond DENSE_MAX_PAIRS the gradient pass of a stored problem runs on
+    # the native loops (O(n + m) memory): same gradients as dense autograd.
+    import importlib
+
+    sk = importlib.import_module("otgen.ot.sinkhorn")  # the module, not the function
+
+    x = cloud(80, 10, 36).requires_grad_()
+    y = cloud(70, 10, 37, shift=0.5).requires_grad_()
+    kw = dict(eps=2.0, tol=1e-12, backend="dense")
+    want = torch.autograd.grad(otgen.sinkhorn(x, y, **kw).value, (x, y))
+    monkeypatch.setattr(sk, "DENSE_MAX_PAIRS", 100)
+    assert sk._grad_backend("dense", 80, 70, None) == "native"
+    got = torch.autograd.grad(otgen.sinkhorn(x, y, **kw).value, (x, y))
+    for g_, w_ in zip(got, want):
+        assert_allclose(g_.numpy(), w_.numpy(), **TOL[torch.float64])

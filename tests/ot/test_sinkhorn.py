@@ -382,6 +382,24 @@ def test_identical_points_zero_diameter():
     assert r.eps_schedule == (0.1,)
 
 
+@pytest.mark.parametrize("q", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("d", [2, 40])
+def test_annealing_start_bounds_the_largest_distance(q, d):
+    # eps0 = diameter^p must bound every cost: brute-force largest distance.
+    from otgen.ot.sinkhorn import _diameter
+
+    x, y, _, _ = clouds(60, 50, d=d, seed=21, weights=False)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    big = float(torch.cdist(xt, yt, p=q).max())
+    z = np.concatenate([x, y])
+    box = float(np.linalg.norm(z.max(0) - z.min(0), ord=q))
+    bound = _diameter(xt, yt, q)
+    # Rounding only: in d = 2 with q = 1 the box diagonal is attained.
+    assert big <= bound * (1 + 1e-12) and bound <= box
+    if d == 40 and q == 2:  # in high dimension the radii bound is far below
+        assert bound < 0.5 * box
+
+
 def test_default_eps_from_data_scale():
     x, y, _, _ = clouds(30, 30, seed=13, weights=False)
     r = otgen.sinkhorn(x, y)

@@ -2,7 +2,8 @@
 
 ``reduce.cpp`` (next to this file) computes soft-mins and kernel sums over all
 pairs (i, j) without storing any (n, m) block: each pair's cost is computed,
-transformed and accumulated in registers. On the reference CPU (2 AVX2 cores)
+transformed and accumulated in registers. :func:`lse_stored` runs the same
+soft-min over a stored cost matrix (Sinkhorn's ``"dense"`` backend). On the reference CPU (2 AVX2 cores)
 a float32 soft-min costs about 1 ns per pair and core, against about 7 ns for
 the chunked torch loop, which writes and reads each block several times.
 
@@ -40,6 +41,7 @@ __all__ = [
     "expgrad_rows",
     "kernel_rows",
     "kernel_grad_rows",
+    "lse_stored",
     "linear_mmd_sum",
 ]
 
@@ -139,6 +141,7 @@ def _lib() -> ctypes.CDLL | None:
         "softmin": [L, L, N, P, P, P, D, N, L, P, P, P, P, N],
         "expgrad": [L, L, N, P, P, P, P, P, D, N, L, P, P, P, P, P, N],
         "kernel": [N, L, L, N, P, P, P, N, N, P, N, P, N],
+        "softmin_stored": [L, L, P, L, P, D, P, N],
         "kgrad": [N, L, L, N, P, P, P, P, N, N, P, P, N],
     }
     for suf in ("f32", "f64"):
@@ -249,6 +252,17 @@ def kernel_rows(kind: str, scales, x, yt, Vt, tri: bool) -> torch.Tensor:
         KERNEL_KINDS[kind], x.shape[0], yt.shape[1], x.shape[1], _ptr(x),
         _ptr(yt), _ptr(Vt), p, len(scales), _ptr(c), int(tri), _ptr(out),
         torch.get_num_threads(),
+    )  # fmt: skip
+    return out
+
+
+def lse_stored(C: torch.Tensor, h: torch.Tensor, eps: float) -> torch.Tensor:
+    """``log sum_j exp(h_j - C_ij / eps)`` over a stored (n, m) matrix, shape (n,)."""
+    C, h = _prep(C, h)
+    out = torch.empty(C.shape[0], dtype=C.dtype)
+    _fn("softmin_stored", C.dtype)(
+        C.shape[0], C.shape[1], _ptr(C), C.shape[1], _ptr(h), 1.0 / eps,
+        _ptr(out), torch.get_num_threads(),
     )  # fmt: skip
     return out
 

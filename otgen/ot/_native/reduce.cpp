@@ -148,10 +148,14 @@ struct Units {
   }
 };
 
-// Squared distances |x_i - y_j|^2 for the columns of one tile. D > 0: the
-// coordinates are unrolled and each distance is computed where it is used;
-// D = 0 (any d): the tile's distances are computed first, coordinate by
-// coordinate, into a buffer.
+constexpr int STORED = -1;  // D: the tile's values are read from a matrix row
+
+// Squared distances |x_i - y_j|^2 for the columns of one tile; y is passed
+// transposed, (d, m). D > 0: the coordinates are unrolled and each distance
+// is computed where it is used; D = 0 (any d): the tile's distances are
+// computed first, coordinate by coordinate, into a buffer. D = STORED: xi is
+// row i of a stored matrix whose values are used as they are (the Sinkhorn
+// cost matrix of the "dense" backend).
 template <class T, int D>
 struct Tile {
   const T* __restrict yk[D > 0 ? D : 1];
@@ -160,6 +164,10 @@ struct Tile {
 
   Tile(const T* xi, const T* yt, int64_t m, int d, int64_t j0, int64_t len,
        T* scratch) {
+    if (D == STORED) {
+      buf = xi + j0;
+      return;
+    }
     if (D > 0) {
       for (int k = 0; k < D; ++k) {
         yk[k] = yt + (int64_t)k * m + j0;
@@ -196,7 +204,7 @@ struct Tile {
   }
 
   inline T operator()(int64_t j) const {
-    if (D == 0) return buf[j];
+    if (D <= 0) return buf[j];
     T acc = T(0);
 #pragma GCC unroll 8
     for (int k = 0; k < (D > 0 ? D : 1); ++k) {
@@ -576,7 +584,7 @@ double linear_any(int kind, int64_t h, int d, const T* x, const T* y, int nsc,
 extern "C" {
 
 #if defined(OTG_F32)
-int otg_abi_version() { return 2; }
+int otg_abi_version() { return 3; }
 #endif
 
 #define OTG_EXPORT(T, SUF)                                                     \
@@ -599,6 +607,12 @@ int otg_abi_version() { return 2; }
                         const T* yt, const T* V, int p, int nsc,               \
                         const T* consts, int tri, double* out, int nt) {       \
     kernel_any<T>(kind, n, m, d, x, yt, V, p, nsc, consts, tri, out, nt);      \
+  }                                                                            \
+  void otg_softmin_stored_##SUF(int64_t n, int64_t m, const T* C, int64_t ldc, \
+                                const T* h, double inv_eps, T* out, int nt) {  \
+    /* d = ldc: softmin_rows steps from row to row by d */                   \
+    softmin_rows<T, STORED, 2>(Units(n, m, 0, nullptr, nullptr, nullptr),     \
+                               (int)ldc, C, nullptr, h, T(inv_eps), out, nt);  \
   }                                                                            \
   double otg_linear_##SUF(int kind, int64_t h, int d, const T* x, const T* y, \
                           int nsc, const T* consts, int nt) {                  \
