@@ -16,8 +16,8 @@ The loop works on the dual potentials :math:`(f, g)` through the soft-min
     \exp(h_j - C_{ij}/\varepsilon),
 
 which is the only O(nm) operation; it is injected from
-:mod:`otgen.ot._reduce` (dense, chunked torch or KeOps), so the algorithm is
-written once. Epsilon-scaling [2]_ anneals from the data's diameter to the
+:mod:`otgen.ot._reduce` (dense, chunked torch, native C++ or KeOps), so the
+algorithm is written once. Epsilon-scaling [2]_ anneals from the data's diameter to the
 target with symmetric (averaged) updates, then alternating updates run at the
 target until the marginal error is below ``tol``.
 
@@ -587,9 +587,12 @@ def sinkhorn(
         Unbalanced OT with :math:`\rho = \text{reach}^p` (a distance; in cost
         units for a callable cost). None: balanced.
     scaling : float in (0, 1), default=0.8
-        Ratio between successive eps of the annealing, which starts at the
-        diameter of the data to the power p (GeomLoss's ``scaling`` acts on
-        the blur: its 0.9 is 0.81 here). Slower annealing (closer to 1) costs
+        Ratio between successive eps of the annealing, which starts at an
+        upper bound D^p on the largest cost; D is the smaller of the bounding
+        box's diagonal and the sum of the clouds' radii about their common
+        mean (a callable cost starts at its largest entry). GeomLoss's
+        ``scaling`` acts on the blur: its 0.9 is 0.81 here. Slower annealing
+        (closer to 1) costs
         more iterations up front but far fewer at the target eps: at small
         eps the annealing is the efficient part of the solve.
     tol : float, optional
