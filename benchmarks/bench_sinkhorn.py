@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument(
         "--peers",
-        nargs="+",
+        nargs="*",  # none: otgen alone (e.g. a second otgen setting)
         default=[
             "geomloss-tensorized",
             "geomloss-online",
