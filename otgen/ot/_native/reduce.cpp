@@ -368,43 +368,131 @@ inline T kder(int kind, T d2, T c) {
   }
 }
 
+// acc[c] += sum_j k(d2(j)) V_c,j0+j over one tile of len columns; d2 is the
+// tile's squared-distance accessor and s a TILE buffer it may alias.
+template <class T, int KIND, class Dist>
+inline void kernel_tile(const Dist& d2, int64_t len, int nsc, const T* consts,
+                        const T* V, int64_t m, int64_t j0, int p, T* s, T* kv,
+                        double* acc) {
+  if (nsc == 1) {
+    const T c0 = consts[0];
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) kv[j] = kval<T>(KIND, d2(j), c0);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) s[j] = d2(j);
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) kv[j] = kval<T>(KIND, s[j], consts[0]);
+    for (int q = 1; q < nsc; ++q) {
+      const T c = consts[q];
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) kv[j] += kval<T>(KIND, s[j], c);
+    }
+  }
+  for (int c = 0; c < p; ++c) {
+    T part = T(0);
+    const T* vc = V + (int64_t)c * m + j0;  // V passed transposed (p, m)
+    for (int64_t j = 0; j < len; ++j) part += kv[j] * vc[j];
+    acc[c] += double(part);
+  }
+}
+
+template <class T>
+struct Row {  // a distance buffer as a tile accessor (may alias s below)
+  const T* p;
+  inline T operator()(int64_t j) const { return p[j]; }
+};
+
+// Squared distances of R rows xr[0..R-1] to the columns [j0, j0 + len) into
+// s[r * TILE + j] (any d): each y coordinate loaded serves R rows, which
+// takes the any-d loop from about 5.4 to 3.3 ns per pair at d = 64 (one
+// core, float32, measured).
+template <class T, int R>
+void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
+               int64_t len, T* s) {
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) s[r * TILE + j] = T(0);
+  int k = 0;
+  for (; k + 4 <= d; k += 4) {
+    T xv[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < 4; ++q) xv[r][q] = xr[r][k + q];
+    const T* __restrict y0 = yt + (int64_t)k * m + j0;
+    const T* __restrict y1 = y0 + m;
+    const T* __restrict y2 = y1 + m;
+    const T* __restrict y3 = y2 + m;
+    T* __restrict out = s;
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      const T v0 = y0[j], v1 = y1[j], v2 = y2[j], v3 = y3[j];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const T a = xv[r][0] - v0, b = xv[r][1] - v1;
+        const T c = xv[r][2] - v2, e = xv[r][3] - v3;
+        out[r * TILE + j] += (a * a + b * b) + (c * c + e * e);
+      }
+    }
+  }
+  for (; k < d; ++k) {
+    const T* __restrict yv = yt + (int64_t)k * m + j0;
+    for (int r = 0; r < R; ++r) {
+      const T xk = xr[r][k];
+      T* __restrict out = s + r * TILE;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const T diff = xk - yv[j];
+        out[j] += diff * diff;
+      }
+    }
+  }
+}
+
+// Kernel sums: out_i = sum_j k(x_i, y_j) V_j. Row by row, except from
+// KROWS_MIN_DIM coordinates on (D = 0): rows by groups of KROWS sharing their
+// distance passes (at d = 64: 4.7 ms against 5.6 ms for 2000 points, 0.43 s
+// against 0.59 s for 20000; at d = 16 even; at d <= 8 slower, measured).
+constexpr int KROWS = 4;
+constexpr int KROWS_MIN_DIM = 16;
+
 template <class T, int D, int KIND>
 void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
                  const T* V, int p, int nsc, const T* consts, int tri,
                  double* out, int nthreads) {
   parallel_rows(n, nthreads, [&](int64_t i0, int64_t i1) {
-    alignas(64) T s[TILE];
+    alignas(64) T s[(D > 0 ? 1 : KROWS) * TILE];
     alignas(64) T kv[TILE];
-    for (int64_t i = i0; i < i1; ++i) {
-      const T* xi = x + i * d;
-      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      const int64_t jstart = tri ? i + 1 : 0;
-      for (int64_t j0 = jstart; j0 < m; j0 += TILE) {
-        const int64_t len = std::min(TILE, m - j0);
-        const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-        if (nsc == 1) {
-          const T c0 = consts[0];
-#pragma omp simd
-          for (int64_t j = 0; j < len; ++j) kv[j] = kval<T>(KIND, d2(j), c0);
-        } else {
-#pragma omp simd
-          for (int64_t j = 0; j < len; ++j) s[j] = d2(j);
-#pragma omp simd
-          for (int64_t j = 0; j < len; ++j) kv[j] = kval<T>(KIND, s[j], consts[0]);
-          for (int q = 1; q < nsc; ++q) {
-            const T c = consts[q];
-#pragma omp simd
-            for (int64_t j = 0; j < len; ++j) kv[j] += kval<T>(KIND, s[j], c);
-          }
+    if (D > 0 || d < KROWS_MIN_DIM) {
+      for (int64_t i = i0; i < i1; ++i) {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t j0 = tri ? i + 1 : 0; j0 < m; j0 += TILE) {
+          const int64_t len = std::min(TILE, m - j0);
+          const Tile<T, D> d2(x + i * d, yt, m, d, j0, len, s);
+          kernel_tile<T, KIND>(d2, len, nsc, consts, V, m, j0, p, s, kv, acc);
         }
-        for (int c = 0; c < p; ++c) {
-          T part = T(0);
-          const T* vc = V + (int64_t)c * m + j0;  // V passed transposed (p, m)
-          for (int64_t j = 0; j < len; ++j) part += kv[j] * vc[j];
-          acc[c] += double(part);
+        for (int c = 0; c < p; ++c) out[i * p + c] = acc[c];
+      }
+      return;
+    }
+    for (int64_t g = i0; g < i1; g += KROWS) {
+      const int nr = (int)std::min<int64_t>(KROWS, i1 - g);
+      const T* xr[KROWS];
+      for (int r = 0; r < KROWS; ++r) xr[r] = x + (g + std::min(r, nr - 1)) * d;
+      double acc[KROWS][8] = {};
+      // tri: row g + r sums over j > g + r; the group starts at g + 1.
+      for (int64_t j0 = tri ? g + 1 : 0; j0 < m; j0 += TILE) {
+        const int64_t len = std::min(TILE, m - j0);
+        dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+        for (int r = 0; r < nr; ++r) {
+          const int64_t off = tri ? std::max<int64_t>(0, g + r + 1 - j0) : 0;
+          if (off >= len) continue;
+          T* sr = s + r * TILE + off;
+          kernel_tile<T, KIND>(Row<T>{sr}, len - off, nsc, consts, V, m,
+                               j0 + off, p, sr, kv, acc[r]);
         }
       }
-      for (int c = 0; c < p; ++c) out[i * p + c] = acc[c];
+      for (int r = 0; r < nr; ++r)
+        for (int c = 0; c < p; ++c) out[(g + r) * p + c] = acc[r][c];
     }
   });
 }
