@@ -189,7 +189,9 @@ def gram(u, v, k):
 
 
 @pytest.mark.parametrize("k", KERNELS, ids=lambda k: f"{k.name}{k.beta:g}")
-@pytest.mark.parametrize("d", [2, 3, 6])
+# 2, 3: unrolled; 6: any-d row by row; 24 (>= KROWS_MIN_DIM): rows by groups
+# of 4 (45 rows: a ragged last group; triangular sums start mid-group).
+@pytest.mark.parametrize("d", [2, 3, 6, 24])
 def test_kernel_matmul_and_quadform_match_gram(k, d):
     x, y = cloud(45, d, 20), cloud(600, d, 21, shift=0.4)
     V = cloud(600, 11, 22)  # 11 columns: two calls of at most 8
