@@ -143,29 +143,17 @@ def choose_backend(
             )
     if backend != "auto":
         return backend
-    if (
-        device.type == "cpu"
-        and multiscale_unsupported is None
-        and n * m >= MULTISCALE_MIN_PAIRS
-        and _native_ready()
-    ):
-        return "multiscale"
-    if (
-        device.type == "cpu"
-        and store is not None
-        and store[1] <= DENSE_MAX_BYTES
-        and (store[0] >= STORE_MIN_DIM or native_unsupported is not None)
-        and n * m >= NATIVE_MIN_PAIRS
-        and _native_ready()
-    ):
-        return "dense"
-    if (
-        device.type == "cpu"
-        and native_unsupported is None
-        and n * m >= NATIVE_MIN_PAIRS
-        and _native_ready()
-    ):
-        return "native"
+    if device.type == "cpu" and n * m >= NATIVE_MIN_PAIRS and _native_ready():
+        if multiscale_unsupported is None and n * m >= MULTISCALE_MIN_PAIRS:
+            return "multiscale"
+        if (
+            store is not None
+            and store[1] <= DENSE_MAX_BYTES
+            and (store[0] >= STORE_MIN_DIM or native_unsupported is not None)
+        ):
+            return "dense"
+        if native_unsupported is None:
+            return "native"
     if n * m <= DENSE_MAX_PAIRS:
         return "dense"
     if device.type == "cuda" and keops_available():

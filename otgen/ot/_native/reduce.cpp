@@ -368,6 +368,19 @@ inline T kder(int kind, T d2, T c) {
   }
 }
 
+// out[j] = sum_q f(s[j], consts[q]) over the nsc scales of a kernel.
+template <class T, class F>
+inline void sum_scales(T* out, const T* s, int64_t len, int nsc,
+                       const T* consts, F f) {
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) out[j] = f(s[j], consts[0]);
+  for (int q = 1; q < nsc; ++q) {
+    const T c = consts[q];
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) out[j] += f(s[j], c);
+  }
+}
+
 // acc[c] += sum_j k(d2(j)) V_c,j0+j over one tile of len columns; d2 is the
 // tile's squared-distance accessor and s a TILE buffer it may alias.
 template <class T, int KIND, class Dist>
@@ -381,13 +394,8 @@ inline void kernel_tile(const Dist& d2, int64_t len, int nsc, const T* consts,
   } else {
 #pragma omp simd
     for (int64_t j = 0; j < len; ++j) s[j] = d2(j);
-#pragma omp simd
-    for (int64_t j = 0; j < len; ++j) kv[j] = kval<T>(KIND, s[j], consts[0]);
-    for (int q = 1; q < nsc; ++q) {
-      const T c = consts[q];
-#pragma omp simd
-      for (int64_t j = 0; j < len; ++j) kv[j] += kval<T>(KIND, s[j], c);
-    }
+    sum_scales(kv, s, len, nsc, consts,
+               [](T r2, T c) { return kval<T>(KIND, r2, c); });
   }
   for (int c = 0; c < p; ++c) {
     T part = T(0);
@@ -525,13 +533,8 @@ void kernel_grad_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
 #pragma omp simd
           for (int64_t j = 0; j < len; ++j) uv[j] += uc * vc[j];
         }
-#pragma omp simd
-        for (int64_t j = 0; j < len; ++j) e[j] = kder<T>(KIND, s[j], consts[0]);
-        for (int q = 1; q < nsc; ++q) {
-          const T c = consts[q];
-#pragma omp simd
-          for (int64_t j = 0; j < len; ++j) e[j] += kder<T>(KIND, s[j], c);
-        }
+        sum_scales(e, s, len, nsc, consts,
+                   [](T r2, T c) { return kder<T>(KIND, r2, c); });
 #pragma omp simd
         for (int64_t j = 0; j < len; ++j) e[j] *= T(2) * uv[j];
         add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc);
