@@ -224,50 +224,142 @@ inline void add_weighted_diffs(const T* xi, const T* yt, int64_t m, int dd,
   }
 }
 
+template <class T>
+struct Row {  // a distance buffer as a tile accessor (may alias s below)
+  const T* p;
+  inline T operator()(int64_t j) const { return p[j]; }
+};
+
+// Squared distances of R rows xr[0..R-1] to the columns [j0, j0 + len) into
+// s[r * TILE + j] (any d): each y coordinate loaded serves R rows, which
+// takes the any-d loop from about 5.4 to 3.3 ns per pair at d = 64 (one
+// core, float32, measured).
+template <class T, int R>
+void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
+               int64_t len, T* s) {
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) s[r * TILE + j] = T(0);
+  int k = 0;
+  for (; k + 4 <= d; k += 4) {
+    T xv[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < 4; ++q) xv[r][q] = xr[r][k + q];
+    const T* __restrict y0 = yt + (int64_t)k * m + j0;
+    const T* __restrict y1 = y0 + m;
+    const T* __restrict y2 = y1 + m;
+    const T* __restrict y3 = y2 + m;
+    T* __restrict out = s;
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      const T v0 = y0[j], v1 = y1[j], v2 = y2[j], v3 = y3[j];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const T a = xv[r][0] - v0, b = xv[r][1] - v1;
+        const T c = xv[r][2] - v2, e = xv[r][3] - v3;
+        out[r * TILE + j] += (a * a + b * b) + (c * c + e * e);
+      }
+    }
+  }
+  for (; k < d; ++k) {
+    const T* __restrict yv = yt + (int64_t)k * m + j0;
+    for (int r = 0; r < R; ++r) {
+      const T xk = xr[r][k];
+      T* __restrict out = s + r * TILE;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const T diff = xk - yv[j];
+        out[j] += diff * diff;
+      }
+    }
+  }
+}
+
+// From KROWS_MIN_DIM coordinates on (D = 0), the kernel sums and the
+// soft-min take rows by groups of KROWS sharing their distance passes (kernel
+// sums at d = 64: 4.7 ms against 5.6 ms for 2000 points, 0.43 s against
+// 0.59 s for 20000; at d = 16 even; at d <= 8 slower, measured).
+constexpr int KROWS = 4;
+constexpr int KROWS_MIN_DIM = 16;
+// The soft-min gains from 9 coordinates on (float32, 4000 x 4000, 2 threads:
+// 0.48 against 0.61 ns per pair at d = 9, 0.56 against 0.64 at d = 12, 1.82
+// against 2.76 at d = 64; even at d = 8, slower at d <= 6; measured).
+constexpr int LSE_ROWS_MIN_DIM = 9;
+
 // ---------------------------------------------------------------------------
 // Soft-min: lse_i = log sum_j exp(h_j - C(x_i, y_j) * inv_eps), with
 // C = |x - y|^2 (P = 2) or |x - y| (P = 1).
 // ---------------------------------------------------------------------------
+// One tile of one row's soft-min: s[j] = h_j - C_j * inv_eps, with C_j read
+// from d2 (which may alias s), folded into the running (mx, acc):
+// lse = mx + log(acc).
+template <class T, int P, class Acc>
+inline void lse_tile(const Acc& d2, const T* __restrict hj, int64_t len,
+                     T inv_eps, T* s, T& mx, double& acc) {
+  T tmx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : tmx)
+  for (int64_t j = 0; j < len; ++j) {
+    T c = P == 1 ? sqrt_(d2(j)) : d2(j);
+    T v = hj[j] - c * inv_eps;
+    s[j] = v;
+    tmx = std::max(tmx, v);
+  }
+  if (tmx > mx) {
+    if (acc > 0.0) acc *= std::exp(double(mx - tmx));
+    mx = tmx;
+  }
+  if (mx == -std::numeric_limits<T>::infinity()) return;
+  const T lo = exp_floor<T>();
+  T part = T(0);
+  for (int64_t j = 0; j < len; ++j) part += exp_neg(std::max(s[j] - mx, lo));
+  acc += double(part);
+}
+
+template <class T>
+inline T lse_value(T mx, double acc) {
+  return acc > 0.0 ? T(double(mx) + std::log(acc))
+                   : -std::numeric_limits<T>::infinity();
+}
+
 template <class T, int D, int P>
 void softmin_rows(const Units& U, int d, const T* x, const T* yt, const T* h,
                   T inv_eps, T* out, int nthreads) {
   const int64_t m = U.m;
+  const bool grouped = D == 0 && d >= LSE_ROWS_MIN_DIM;
   parallel_units(U.count, nthreads, [&](int64_t u) {
-    alignas(64) T s[TILE];
-    const T lo = exp_floor<T>();
+    alignas(64) T s[(D == 0 ? KROWS : 1) * TILE];
     int64_t i0, i1, nr;
     const int64_t* cols;
     U.get(u, i0, i1, cols, nr);
-    for (int64_t i = i0; i < i1; ++i) {
-      const T* xi = x + i * d;
-      T mx = -std::numeric_limits<T>::infinity();
-      double acc = 0.0;
+    const int64_t step = grouped ? KROWS : 1;
+    for (int64_t g = i0; g < i1; g += step) {
+      const int rows = (int)std::min<int64_t>(step, i1 - g);
+      const T* xr[KROWS];
+      for (int r = 0; r < KROWS; ++r)
+        xr[r] = x + (g + std::min(r, rows - 1)) * d;
+      T mx[KROWS];
+      double acc[KROWS];
+      for (int r = 0; r < KROWS; ++r) {
+        mx[r] = -std::numeric_limits<T>::infinity();
+        acc[r] = 0.0;
+      }
       for (int64_t q = 0; q < nr; ++q) {
         for (int64_t j0 = cols[2 * q]; j0 < cols[2 * q + 1]; j0 += TILE) {
           const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
-          const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-          T tmx = -std::numeric_limits<T>::infinity();
-          const T* __restrict hj = h + j0;
-#pragma omp simd reduction(max : tmx)
-          for (int64_t j = 0; j < len; ++j) {
-            T c = P == 1 ? sqrt_(d2(j)) : d2(j);
-            T v = hj[j] - c * inv_eps;
-            s[j] = v;
-            tmx = std::max(tmx, v);
+          if (grouped) {
+            dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+            for (int r = 0; r < rows; ++r) {
+              T* sr = s + r * TILE;
+              lse_tile<T, P>(Row<T>{sr}, h + j0, len, inv_eps, sr, mx[r],
+                             acc[r]);
+            }
+          } else {
+            const Tile<T, D> d2(xr[0], yt, m, d, j0, len, s);
+            lse_tile<T, P>(d2, h + j0, len, inv_eps, s, mx[0], acc[0]);
           }
-          if (tmx > mx) {
-            if (acc > 0.0) acc *= std::exp(double(mx - tmx));
-            mx = tmx;
-          }
-          if (mx == -std::numeric_limits<T>::infinity()) continue;
-          T part = T(0);
-          for (int64_t j = 0; j < len; ++j)
-            part += exp_neg(std::max(s[j] - mx, lo));
-          acc += double(part);
         }
       }
-      out[i] = acc > 0.0 ? T(double(mx) + std::log(acc))
-                         : -std::numeric_limits<T>::infinity();
+      for (int r = 0; r < rows; ++r) out[g + r] = lse_value(mx[r], acc[r]);
     }
   });
 }
@@ -405,63 +497,6 @@ inline void kernel_tile(const Dist& d2, int64_t len, int nsc, const T* consts,
   }
 }
 
-template <class T>
-struct Row {  // a distance buffer as a tile accessor (may alias s below)
-  const T* p;
-  inline T operator()(int64_t j) const { return p[j]; }
-};
-
-// Squared distances of R rows xr[0..R-1] to the columns [j0, j0 + len) into
-// s[r * TILE + j] (any d): each y coordinate loaded serves R rows, which
-// takes the any-d loop from about 5.4 to 3.3 ns per pair at d = 64 (one
-// core, float32, measured).
-template <class T, int R>
-void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
-               int64_t len, T* s) {
-  for (int r = 0; r < R; ++r)
-#pragma omp simd
-    for (int64_t j = 0; j < len; ++j) s[r * TILE + j] = T(0);
-  int k = 0;
-  for (; k + 4 <= d; k += 4) {
-    T xv[R][4];
-    for (int r = 0; r < R; ++r)
-      for (int q = 0; q < 4; ++q) xv[r][q] = xr[r][k + q];
-    const T* __restrict y0 = yt + (int64_t)k * m + j0;
-    const T* __restrict y1 = y0 + m;
-    const T* __restrict y2 = y1 + m;
-    const T* __restrict y3 = y2 + m;
-    T* __restrict out = s;
-#pragma omp simd
-    for (int64_t j = 0; j < len; ++j) {
-      const T v0 = y0[j], v1 = y1[j], v2 = y2[j], v3 = y3[j];
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const T a = xv[r][0] - v0, b = xv[r][1] - v1;
-        const T c = xv[r][2] - v2, e = xv[r][3] - v3;
-        out[r * TILE + j] += (a * a + b * b) + (c * c + e * e);
-      }
-    }
-  }
-  for (; k < d; ++k) {
-    const T* __restrict yv = yt + (int64_t)k * m + j0;
-    for (int r = 0; r < R; ++r) {
-      const T xk = xr[r][k];
-      T* __restrict out = s + r * TILE;
-#pragma omp simd
-      for (int64_t j = 0; j < len; ++j) {
-        const T diff = xk - yv[j];
-        out[j] += diff * diff;
-      }
-    }
-  }
-}
-
-// Kernel sums: out_i = sum_j k(x_i, y_j) V_j. Row by row, except from
-// KROWS_MIN_DIM coordinates on (D = 0): rows by groups of KROWS sharing their
-// distance passes (at d = 64: 4.7 ms against 5.6 ms for 2000 points, 0.43 s
-// against 0.59 s for 20000; at d = 16 even; at d <= 8 slower, measured).
-constexpr int KROWS = 4;
-constexpr int KROWS_MIN_DIM = 16;
 
 template <class T, int D, int KIND>
 void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
