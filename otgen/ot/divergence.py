@@ -18,7 +18,7 @@ import torch
 from otgen._arrays import ArrayLike, is_torch, scalar_output
 from otgen.ot._reduce import Backend
 from otgen.ot.costs import CostLike
-from otgen.ot.sinkhorn import _prepare, _solve, _warn
+from otgen.ot.sinkhorn import _check_progress, _prepare, _solve, _warn
 
 __all__ = ["sinkhorn_divergence"]
 
@@ -38,6 +38,7 @@ def sinkhorn_divergence(
     tol: float | None = None,
     max_iter: int = 1000,
     backend: Backend = "auto",
+    progress: bool | None = None,
 ):
     r"""Debiased Sinkhorn divergence between two weighted point clouds.
 
@@ -65,6 +66,10 @@ def sinkhorn_divergence(
         times 2 equals this function at ``eps = 2 * blur**2``.
     cost, p, q, reach, scaling, tol, max_iter, backend
         As in :func:`otgen.ot.sinkhorn.sinkhorn`.
+    progress : bool, optional
+        A progress bar per problem (``OT(a,b)``, ``OT(a,a)``, ``OT(b,b)``)
+        on standard error; None: from 1e9 pairs, as in
+        :func:`otgen.ot.sinkhorn.sinkhorn`.
 
     Returns
     -------
@@ -115,16 +120,17 @@ def sinkhorn_divergence(
         tol=tol,
         max_iter=max_iter,
     )
+    show = _check_progress(progress, tx.shape[0], ty.shape[0])
     if x is y and a is b:  # identical inputs: three symmetric problems
         ty, tb = tx, ta
     kw = dict(eps=e, cost=c, rho=rho, scaling=s, tol=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
-    for u, v, wu, wv, coef in (
-        (tx, ty, ta, tb, 1.0),
-        (tx, tx, ta, ta, -0.5),
-        (ty, ty, tb, tb, -0.5),
+    for u, v, wu, wv, coef, label in (
+        (tx, ty, ta, tb, 1.0, "OT(a,b)"),
+        (tx, tx, ta, ta, -0.5, "OT(a,a)"),
+        (ty, ty, tb, tb, -0.5, "OT(b,b)"),
     ):
-        value, _, sol, _ = _solve(u, v, wu, wv, **kw)
+        value, _, sol, _ = _solve(u, v, wu, wv, progress=label if show else None, **kw)
         if not sol.converged:
             _warn("sinkhorn_divergence", sol, e, t, mi)
         total = total + coef * value

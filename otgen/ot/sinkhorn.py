@@ -63,6 +63,9 @@ from otgen.ot.result import SinkhornResult
 __all__ = ["sinkhorn", "EntropicPlan", "default_eps"]
 
 _DENSE_PLAN_MAX = 250_000_000  # pairs: 2 GB in float64
+# progress=None shows a bar from this many pairs (a soft-min pass takes about
+# a second or more on a CPU from there).
+PROGRESS_MIN_PAIRS = 10**9
 
 
 def _default_tol(dtype: torch.dtype) -> float:
@@ -96,6 +99,18 @@ def _check_max_iter(max_iter: Any) -> int:
             "max_iter=1000."
         )
     return max_iter
+
+
+def _check_progress(progress: Any, n: int, m: int) -> bool:
+    """Resolve ``progress``: a bool, or None (on from PROGRESS_MIN_PAIRS pairs)."""
+    if progress is None:
+        return n * m >= PROGRESS_MIN_PAIRS
+    if not isinstance(progress, bool):
+        raise ValueError(
+            f"progress must be True, False or None (automatic: from "
+            f"{PROGRESS_MIN_PAIRS:.0e} pairs), got {progress!r}"
+        )
+    return progress
 
 
 def _scale(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -180,12 +195,26 @@ def _shift_sym(a, f, sf, eps: float, rho: float) -> float:
 
 
 def _loop(
-    op, a, b, *, eps, eps0, rho, scaling, tol, max_iter, symmetric, init=None
+    op,
+    a,
+    b,
+    *,
+    eps,
+    eps0,
+    rho,
+    scaling,
+    tol,
+    max_iter,
+    symmetric,
+    init=None,
+    progress: str | None = None,
 ) -> _Sol:
     """The log-domain Sinkhorn loop (no autograd).
 
     ``init=(f, g)``: potentials at ``eps0`` to start from (the multiscale
     solver's extension of its coarse solution); None: start from zero.
+    ``progress``: the label of a tqdm bar on standard error (one step per
+    annealing eps, one for the target eps); None: no bar.
     """
     loga, logb = a.log(), b.log()
 
@@ -204,6 +233,15 @@ def _loop(
         e *= scaling
     schedule.append(eps)
     e = schedule[0]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=len(schedule),
+        desc=progress,
+        unit="eps",
+        disable=progress is None,
+        leave=False,
+    )
     # Annealing: symmetric averaged updates, one per eps [Feydy et al. 2019].
     if init is None:
         f = lam(e) * op.rows(logb, e)
@@ -219,6 +257,8 @@ def _loop(
             gt = lam(e) * op.cols(loga + f / e, e)
             f, g = 0.5 * (f + ft), 0.5 * (g + gt)
         n_iter += 1
+        bar.set_postfix_str(f"eps={e:.3g}", refresh=False)
+        bar.update(1)
     # Target eps: alternating (symmetric problems: averaged) updates until the
     # marginal error of the current pair (f, g) is below tol.
     e, lm = eps, lam(eps)
@@ -231,6 +271,7 @@ def _loop(
         n_iter += 1
         k += 1
         err = _residual(a, f, lm * sg, e)
+        bar.set_postfix_str(f"eps={e:.3g} iter={k} err={err:.2e}")
         if err <= tol or k >= max_iter:
             break
         if symmetric:
@@ -244,6 +285,8 @@ def _loop(
             if rho is not None:
                 tau = _shift(a, b, f, g, rho)
                 f, g, sf = f + tau, g - tau, sf + tau
+    bar.update(1)
+    bar.close()
     if symmetric:
         sf, err_b = sg, err
     else:
@@ -317,12 +360,14 @@ def _values(a, b, sol: _Sol, eps: float, rho: float | None):
     return dual, primal, r, ga, gb
 
 
-def _solve(x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend):
+def _solve(
+    x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend, progress=None
+):
     """Run the loop and attach envelope-theorem gradients.
 
     Returns ``(value, primal, sol, backend)``; ``value`` is a differentiable
     0-d tensor in the dtype of ``x``. ``x is y and a is b`` runs the symmetric
-    loop (one soft-min per sweep).
+    loop (one soft-min per sweep). ``progress``: a bar label (see _loop).
     """
     symmetric = x is y and a is b
     n, m = x.shape[0], y.shape[0]
@@ -348,7 +393,16 @@ def _solve(x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend)
             eps0 = (
                 _diameter(x, y, cost.q) ** cost.p if cost.fn is None else op.max_cost()
             )
-        sol = _loop(op, a.detach(), b.detach(), eps=eps, eps0=eps0, init=init, **kw)
+        sol = _loop(
+            op,
+            a.detach(),
+            b.detach(),
+            eps=eps,
+            eps0=eps0,
+            init=init,
+            progress=progress,
+            **kw,
+        )
         if backend == "multiscale":
             sol.schedule = op.coarse_schedule + sol.schedule
         dual, primal, r, ga, gb = _values(a.detach(), b.detach(), sol, eps, rho)
@@ -553,6 +607,7 @@ def sinkhorn(
     tol: float | None = None,
     max_iter: int = 1000,
     backend: Backend = "auto",
+    progress: bool | None = None,
 ) -> SinkhornResult:
     r"""Entropic optimal transport between two weighted point clouds.
 
@@ -613,6 +668,11 @@ def sinkhorn(
         matrices (C and C^T) fit in 2 GiB, reduced by the native loop over
         the stored matrix; otherwise ``"native"`` from 2.5e5 pairs, dense
         torch below.
+    progress : bool, optional
+        Show a progress bar on standard error (one step per annealing eps,
+        then the iterations and marginal error at the target eps). None:
+        shown from 1e9 pairs (``PROGRESS_MIN_PAIRS``), where one soft-min
+        pass takes about a second or more on a CPU.
 
     Returns
     -------
@@ -666,6 +726,7 @@ def sinkhorn(
         tol=tol,
         max_iter=max_iter,
     )
+    show = _check_progress(progress, tx.shape[0], ty.shape[0])
     if x is y and a is b:  # a symmetric problem: the faster symmetric loop
         ty, tb = tx, ta
     value, primal, sol, bk = _solve(
@@ -680,6 +741,7 @@ def sinkhorn(
         tol=t,
         max_iter=mi,
         backend=backend,
+        progress="sinkhorn" if show else None,
     )
     if not sol.converged:
         _warn("sinkhorn", sol, e, t, mi)

@@ -441,12 +441,36 @@ def test_non_convergence_warns():
         (dict(max_iter=2.5), "max_iter must be an integer >= 1"),
         (dict(backend="gpu"), "backend must be one of"),
         (dict(cost="cosine"), "cost must be one of"),
+        (dict(progress="yes"), "progress must be True, False or None"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
     x, y, _, _ = clouds(5, 4, weights=False)
     with pytest.raises(ValueError, match=match):
         otgen.sinkhorn(x, y, **{"eps": 0.1, **kwargs})
+
+
+def test_progress_bar(capsys, monkeypatch):
+    x, y, _, _ = clouds(30, 20, weights=False)
+    kw = dict(eps=0.5, tol=1e-6)
+    quiet = otgen.sinkhorn(x, y, **kw)  # None: automatic, off at 600 pairs
+    assert capsys.readouterr().err == ""
+    shown = otgen.sinkhorn(x, y, progress=True, **kw)
+    err = capsys.readouterr().err
+    # One step per annealing eps and one for the target; the final marginal
+    # error is in the bar's last state.
+    assert "sinkhorn" in err and f"/{len(shown.eps_schedule)} " in err
+    assert "err=" in err
+    assert shown.value == quiet.value and shown.n_iter == quiet.n_iter
+    otgen.sinkhorn_divergence(x, y, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert all(s in err for s in ("OT(a,b)", "OT(a,a)", "OT(b,b)"))
+    # None turns it on from PROGRESS_MIN_PAIRS pairs.
+    monkeypatch.setattr(sk, "PROGRESS_MIN_PAIRS", 600)
+    otgen.sinkhorn(x, y, **kw)
+    assert "sinkhorn" in capsys.readouterr().err
+    otgen.sinkhorn(x, y, progress=False, **kw)
+    assert capsys.readouterr().err == ""
 
 
 def test_invalid_inputs():
