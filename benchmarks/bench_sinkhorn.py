@@ -15,6 +15,8 @@ A peer that exceeded the time limit at a size is not run at larger sizes
 
     python benchmarks/bench_sinkhorn.py --quick          # n = 1e3, d = 3
     python benchmarks/bench_sinkhorn.py --sizes 1000 10000 --limit 120
+    python benchmarks/bench_sinkhorn.py --sizes 100000 --dims 64 --tol 0.3 \
+        --modes fwd+bwd --repeats 1 --warmup 0 --peers   # otgen alone, ~1 h
 """
 
 from __future__ import annotations
@@ -123,7 +125,16 @@ def main() -> None:
             "pot-torch",
         ],
     )
-    ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--no-backward", action="store_true", help="same as --modes fwd")
+    ap.add_argument(
+        "--modes", nargs="+", choices=["fwd", "fwd+bwd"], default=["fwd", "fwd+bwd"]
+    )
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed runs first (0: the first run is timed; for hour-long sizes)",
+    )
     ap.add_argument("--name", default="bench_sinkhorn", help="results/<name>.json")
     ap.add_argument(
         "--exact-max",
@@ -150,8 +161,9 @@ def main() -> None:
                 ref = float(
                     otgen.exact_ot(x.double().numpy(), y.double().numpy()).value
                 )
-            for backward in [False] if args.no_backward else [False, True]:
-                mode = "fwd+bwd" if backward else "fwd"
+            modes = ["fwd"] if args.no_backward else args.modes
+            for mode in modes:
+                backward = mode == "fwd+bwd"
                 cases = {"otgen": otgen_case(x, y, eps, args, backward)}
                 for peer in args.peers:
                     if peer.startswith("geomloss"):
@@ -174,7 +186,11 @@ def main() -> None:
                         )
                     else:
                         timings[name] = time_case(
-                            name, fn, repeats=args.repeats, limit_s=args.limit
+                            name,
+                            fn,
+                            repeats=args.repeats,
+                            warmup=args.warmup,
+                            limit_s=args.limit,
                         )
                         if timings[name].status.startswith("skipped"):
                             over.add(key)
