@@ -52,6 +52,31 @@ def test_lse_rows_matches_logsumexp(d, p, dtype):
     assert_allclose(got.double().numpy(), lse_ref(x, y, h, 0.3, p).numpy(), **tol)
 
 
+@pytest.mark.parametrize("d", [3, 64])
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_expgrad_rows_matches_dense(d, p, sparse):
+    # 150 rows: blocks of 64 rows and a ragged one (dense units of 64 rows; a
+    # single block-sparse unit of 150 rows over two column ranges).
+    x, y = cloud(150, d, 20), cloud(1100, d, 21, shift=0.5, scale=1.5)
+    be, w = cloud(1100, 1, 22)[:, 0], torch.rand(1100, dtype=torch.float64) + 0.5
+    eps = 0.5 * d
+    cols = torch.ones(1100, dtype=torch.bool)
+    units = None
+    if sparse:
+        ranges = torch.tensor([[0, 300], [700, 1100]], dtype=torch.int64)
+        units = (torch.tensor([0, 150]), torch.tensor([0, 2]), ranges.flatten())
+        cols[300:700] = False
+    al = -_native.lse_rows(x, y.T, be, eps, p, units)  # exponents <= 0
+    G, S = _native.expgrad_rows(x, y.T, al, be, w, eps, p, units)
+    D = torch.from_numpy(cdist(x.numpy(), y.numpy()))
+    e = w * torch.exp(al[:, None] + be[None] - D**p / eps) * cols
+    diff = x[:, None, :] - y[None, :, :]
+    dC = 2 * diff if p == 2 else diff / D[..., None]
+    assert_allclose(S.numpy(), e.sum(1).numpy(), **TOL[torch.float64])
+    assert_allclose(G.numpy(), (e[..., None] * dC).sum(1).numpy(), **TOL[torch.float64])
+
+
 def test_lse_rows_extreme_exponents():
     # eps tiny: exponents down to -1e6 are clamped (exp underflows), the row
     # maximum carries the value; all -inf columns give -inf.

@@ -27,7 +27,7 @@
 
 namespace {
 
-constexpr int64_t ROWS = 16;   // rows per work unit
+constexpr int64_t ROWS = 64;   // rows per work unit
 constexpr int64_t TILE = 512;  // columns per tile (stays in L1)
 
 inline float exp_neg(float t) {  // exp(t), t in [-87, 0] (caller clamps)
@@ -321,45 +321,58 @@ inline T lse_value(T mx, double acc) {
                    : -std::numeric_limits<T>::infinity();
 }
 
+// Rows are taken by blocks of up to RBLOCK, columns by tiles in the outer
+// loop: a tile of y (TILE points, d coordinates: 128 KB at d = 64 in float32)
+// is read from memory once per block and then served from cache to all of
+// the block's rows. Row by row, the whole of y streamed from memory for each
+// row (group): at m = 1e5, d = 64 (25.6 MB) the soft-min took 3.2 ns per pair
+// against 1.9 at m = 2e4 (measured).
+constexpr int64_t RBLOCK = 64;
+
 template <class T, int D, int P>
 void softmin_rows(const Units& U, int d, const T* x, const T* yt, const T* h,
                   T inv_eps, T* out, int nthreads) {
   const int64_t m = U.m;
   const bool grouped = D == 0 && d >= LSE_ROWS_MIN_DIM;
+  const int64_t step = grouped ? KROWS : 1;
   parallel_units(U.count, nthreads, [&](int64_t u) {
     alignas(64) T s[(D == 0 ? KROWS : 1) * TILE];
+    T mx[RBLOCK];
+    double acc[RBLOCK];
     int64_t i0, i1, nr;
     const int64_t* cols;
     U.get(u, i0, i1, cols, nr);
-    const int64_t step = grouped ? KROWS : 1;
-    for (int64_t g = i0; g < i1; g += step) {
-      const int rows = (int)std::min<int64_t>(step, i1 - g);
-      const T* xr[KROWS];
-      for (int r = 0; r < KROWS; ++r)
-        xr[r] = x + (g + std::min(r, rows - 1)) * d;
-      T mx[KROWS];
-      double acc[KROWS];
-      for (int r = 0; r < KROWS; ++r) {
+    for (int64_t b0 = i0; b0 < i1; b0 += RBLOCK) {
+      const int64_t b1 = std::min(i1, b0 + RBLOCK);
+      for (int64_t r = 0; r < b1 - b0; ++r) {
         mx[r] = -std::numeric_limits<T>::infinity();
         acc[r] = 0.0;
       }
       for (int64_t q = 0; q < nr; ++q) {
         for (int64_t j0 = cols[2 * q]; j0 < cols[2 * q + 1]; j0 += TILE) {
           const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
-          if (grouped) {
-            dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
-            for (int r = 0; r < rows; ++r) {
-              T* sr = s + r * TILE;
-              lse_tile<T, P>(Row<T>{sr}, h + j0, len, inv_eps, sr, mx[r],
-                             acc[r]);
+          for (int64_t g = b0; g < b1; g += step) {
+            const int64_t k = g - b0;
+            if (grouped) {
+              const int rows = (int)std::min<int64_t>(KROWS, b1 - g);
+              const T* xr[KROWS];
+              for (int r = 0; r < KROWS; ++r)
+                xr[r] = x + (g + std::min(r, rows - 1)) * d;
+              dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+              for (int r = 0; r < rows; ++r) {
+                T* sr = s + r * TILE;
+                lse_tile<T, P>(Row<T>{sr}, h + j0, len, inv_eps, sr,
+                               mx[k + r], acc[k + r]);
+              }
+            } else {
+              const Tile<T, D> d2(x + g * d, yt, m, d, j0, len, s);
+              lse_tile<T, P>(d2, h + j0, len, inv_eps, s, mx[k], acc[k]);
             }
-          } else {
-            const Tile<T, D> d2(xr[0], yt, m, d, j0, len, s);
-            lse_tile<T, P>(d2, h + j0, len, inv_eps, s, mx[0], acc[0]);
           }
         }
       }
-      for (int r = 0; r < rows; ++r) out[g + r] = lse_value(mx[r], acc[r]);
+      for (int64_t r = 0; r < b1 - b0; ++r)
+        out[b0 + r] = lse_value(mx[r], acc[r]);
     }
   });
 }
@@ -380,35 +393,45 @@ void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
     int64_t i0, i1, nr;
     const int64_t* cols;
     U.get(u, i0, i1, cols, nr);
-    for (int64_t i = i0; i < i1; ++i) {
-      const T* xi = x + i * d;
-      double gacc[64];
-      for (int k = 0; k < dd; ++k) gacc[k] = 0.0;
-      double sacc = 0.0;
+    // Blocks of rows, tiles of y in the outer loop (as in softmin_rows).
+    double gacc[RBLOCK][64];
+    double sacc[RBLOCK];
+    for (int64_t b0 = i0; b0 < i1; b0 += RBLOCK) {
+      const int64_t b1 = std::min(i1, b0 + RBLOCK);
+      for (int64_t r = 0; r < b1 - b0; ++r) {
+        for (int k = 0; k < dd; ++k) gacc[r][k] = 0.0;
+        sacc[r] = 0.0;
+      }
       for (int64_t q = 0; q < nr; ++q) {
         for (int64_t j0 = cols[2 * q]; j0 < cols[2 * q + 1]; j0 += TILE) {
           const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
-          const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-          T part = T(0);
           const T* __restrict bj = be + j0;
           const T* __restrict wj = w ? w + j0 : nullptr;
-          const T ai = al[i];
-          for (int64_t j = 0; j < len; ++j) {
-            T r = P == 1 ? sqrt_(d2(j)) : d2(j);
-            T arg = std::max(ai + bj[j] - r * inv_eps, lo);
-            T v = exp_neg(std::min(arg, T(0)));
-            if (wj) v *= wj[j];
-            part += v;
-            // dC/d(x - y): 2 (x - y) for P = 2, (x - y) / r for P = 1 (0 at 0).
-            T scale = P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2);
-            e[j] = v * scale;
+          for (int64_t i = b0; i < b1; ++i) {
+            const T* xi = x + i * d;
+            const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
+            T part = T(0);
+            const T ai = al[i];
+            for (int64_t j = 0; j < len; ++j) {
+              T r = P == 1 ? sqrt_(d2(j)) : d2(j);
+              T arg = std::max(ai + bj[j] - r * inv_eps, lo);
+              T v = exp_neg(std::min(arg, T(0)));
+              if (wj) v *= wj[j];
+              part += v;
+              // dC/d(x - y): 2 (x - y) for P = 2, (x - y) / r for P = 1
+              // (0 at 0).
+              T scale = P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2);
+              e[j] = v * scale;
+            }
+            sacc[i - b0] += double(part);
+            add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc[i - b0]);
           }
-          sacc += double(part);
-          add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc);
         }
       }
-      for (int k = 0; k < dd; ++k) G[i * d + k] = T(gacc[k]);
-      S[i] = T(sacc);
+      for (int64_t i = b0; i < b1; ++i) {
+        for (int k = 0; k < dd; ++k) G[i * d + k] = T(gacc[i - b0][k]);
+        S[i] = T(sacc[i - b0]);
+      }
     }
   });
 }
@@ -497,7 +520,6 @@ inline void kernel_tile(const Dist& d2, int64_t len, int nsc, const T* consts,
   }
 }
 
-
 template <class T, int D, int KIND>
 void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
                  const T* V, int p, int nsc, const T* consts, int tri,
@@ -505,7 +527,7 @@ void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
   parallel_rows(n, nthreads, [&](int64_t i0, int64_t i1) {
     alignas(64) T s[(D > 0 ? 1 : KROWS) * TILE];
     alignas(64) T kv[TILE];
-    if (D > 0 || d < KROWS_MIN_DIM) {
+    if (D > 0 || d < KROWS_MIN_DIM) {  // row by row (y stays in cache)
       for (int64_t i = i0; i < i1; ++i) {
         double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int64_t j0 = tri ? i + 1 : 0; j0 < m; j0 += TILE) {
@@ -517,26 +539,31 @@ void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
       }
       return;
     }
-    for (int64_t g = i0; g < i1; g += KROWS) {
-      const int nr = (int)std::min<int64_t>(KROWS, i1 - g);
-      const T* xr[KROWS];
-      for (int r = 0; r < KROWS; ++r) xr[r] = x + (g + std::min(r, nr - 1)) * d;
-      double acc[KROWS][8] = {};
-      // tri: row g + r sums over j > g + r; the group starts at g + 1.
-      for (int64_t j0 = tri ? g + 1 : 0; j0 < m; j0 += TILE) {
-        const int64_t len = std::min(TILE, m - j0);
+    // Groups of KROWS rows; tiles of y in the outer loop, as in softmin_rows
+    // (N = 1e5, d = 64: 8.5 s against 10.1 s with each group streaming all
+    // of y; at d = 3, where y stays in cache, row by row is faster).
+    double acc[ROWS][8] = {};
+    // tri: row i sums over j > i; the block's tiles start at i0 + 1.
+    for (int64_t j0 = tri ? i0 + 1 : 0; j0 < m; j0 += TILE) {
+      const int64_t len = std::min(TILE, m - j0);
+      for (int64_t g = i0; g < i1; g += KROWS) {
+        if (tri && g + 1 >= j0 + len) break;  // this row on: nothing here
+        const int rows = (int)std::min<int64_t>(KROWS, i1 - g);
+        const T* xr[KROWS];
+        for (int r = 0; r < KROWS; ++r)
+          xr[r] = x + (g + std::min(r, rows - 1)) * d;
         dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
-        for (int r = 0; r < nr; ++r) {
+        for (int r = 0; r < rows; ++r) {
           const int64_t off = tri ? std::max<int64_t>(0, g + r + 1 - j0) : 0;
           if (off >= len) continue;
           T* sr = s + r * TILE + off;
           kernel_tile<T, KIND>(Row<T>{sr}, len - off, nsc, consts, V, m,
-                               j0 + off, p, sr, kv, acc[r]);
+                               j0 + off, p, sr, kv, acc[g - i0 + r]);
         }
       }
-      for (int r = 0; r < nr; ++r)
-        for (int c = 0; c < p; ++c) out[(g + r) * p + c] = acc[r][c];
     }
+    for (int64_t i = i0; i < i1; ++i)
+      for (int c = 0; c < p; ++c) out[i * p + c] = acc[i - i0][c];
   });
 }
 
