@@ -410,19 +410,27 @@ void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
           for (int64_t i = b0; i < b1; ++i) {
             const T* xi = x + i * d;
             const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-            T part = T(0);
             const T ai = al[i];
+            // s[j] = e_ij (s may hold the tile's distances: read, then
+            // overwritten at the same j); e[j] = e_ij dC/d(x - y) / (x - y):
+            // 2 for P = 2, 1 / r for P = 1 (0 at r = 0).
+#pragma omp simd
             for (int64_t j = 0; j < len; ++j) {
               T r = P == 1 ? sqrt_(d2(j)) : d2(j);
               T arg = std::max(ai + bj[j] - r * inv_eps, lo);
               T v = exp_neg(std::min(arg, T(0)));
-              if (wj) v *= wj[j];
-              part += v;
-              // dC/d(x - y): 2 (x - y) for P = 2, (x - y) / r for P = 1
-              // (0 at 0).
-              T scale = P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2);
-              e[j] = v * scale;
+              s[j] = v;
+              e[j] = v * (P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2));
             }
+            if (wj) {
+#pragma omp simd
+              for (int64_t j = 0; j < len; ++j) {
+                s[j] *= wj[j];
+                e[j] *= wj[j];
+              }
+            }
+            T part = T(0);
+            for (int64_t j = 0; j < len; ++j) part += s[j];
             sacc[i - b0] += double(part);
             add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc[i - b0]);
           }
