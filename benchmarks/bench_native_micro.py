@@ -10,6 +10,11 @@ Three measurements, each the median of repeated calls on seeded float32 data:
 3. The same kernel sum alone and right after a parallel torch op (what
    ``otgen.mmd`` does): the two must take the same time when the native loops
    share torch's thread pool.
+4. Soft-min recomputing the costs (``_native.lse_rows``, the Sinkhorn
+   iteration without a stored C) and its gradient pass
+   (``_native.expgrad_rows``), by dimension and size: ns per pair. With y read
+   once per block of rows, m = 1e5 (25.6 MB of y at d = 64) costs the same
+   per pair as m = 4000.
 
     python benchmarks/bench_native_micro.py
 """
@@ -76,6 +81,29 @@ def main() -> None:
 
     print(f"alone {median_ms(alone, 41):.2f} ms, after a torch op "
           f"{median_ms(after_torch_op, 41):.2f} ms")  # fmt: skip
+
+    print("\n4. soft-min and its gradient pass, recomputing |x - y|^2 (float32)")
+    print(f"{'n':>6} {'m':>7} {'d':>3} {'lse ns/pair':>12} {'grad ns/pair':>13}")
+    for n, m, d, reps in (
+        (4000, 4000, 3, 11),
+        (4000, 4000, 64, 5),
+        (4000, 100000, 64, 1),
+    ):
+        x = torch.randn(n, d, generator=g)
+        yt = (1.5 * torch.randn(m, d, generator=g) + 1).T.contiguous()
+        h = torch.randn(m, generator=g)
+        lse = median_ms(
+            lambda x=x, yt=yt, h=h: _native.lse_rows(x, yt, h, 0.5, 2), reps
+        )
+        al = -_native.lse_rows(x, yt, h, 0.5, 2)  # exponents <= 0
+        grad = median_ms(
+            lambda x=x, yt=yt, al=al, h=h: _native.expgrad_rows(
+                x, yt, al, h, None, 0.5, 2
+            ),
+            reps,
+        )
+        per = 1e6 / n / m  # ms -> ns per pair
+        print(f"{n:>6} {m:>7} {d:>3} {lse * per:>12.3f} {grad * per:>13.3f}")
 
 
 if __name__ == "__main__":
