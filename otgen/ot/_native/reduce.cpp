@@ -224,6 +224,27 @@ inline void add_weighted_diffs(const T* xi, const T* yt, int64_t m, int dd,
   }
 }
 
+// The same for R rows at once (e: R rows of TILE), each y coordinate loaded
+// serving the R rows; rows >= nrows must have e = 0.
+template <class T, int R>
+inline void add_weighted_diffs_rows(const T* const* xr, int nrows,
+                                    const T* yt, int64_t m, int dd, int64_t j0,
+                                    int64_t len, const T* e,
+                                    double (*gacc)[64]) {
+  for (int k = 0; k < dd; ++k) {
+    T xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = xr[r][k];
+    const T* __restrict yk = yt + (int64_t)k * m + j0;
+    T g[R] = {};
+    for (int64_t j = 0; j < len; ++j) {
+      const T yv = yk[j];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) g[r] += e[r * TILE + j] * (xv[r] - yv);
+    }
+    for (int r = 0; r < nrows; ++r) gacc[r][k] += double(g[r]);
+  }
+}
+
 template <class T>
 struct Row {  // a distance buffer as a tile accessor (may alias s below)
   const T* p;
@@ -377,23 +398,53 @@ void softmin_rows(const Units& U, int d, const T* x, const T* yt, const T* h,
   });
 }
 
+// The weights of one row over one tile: s[j] = e_ij = w_j exp(ai + bj[j] -
+// C_j * inv_eps) (C_j read from d2, which may alias s: read, then
+// overwritten at the same j) and e[j] = e_ij dC/d(x - y) / (x - y): 2 for
+// P = 2, 1 / r for P = 1 (0 at r = 0). Returns sum_j e_ij.
+template <class T, int P, class Acc>
+inline T exp_weights(const Acc& d2, T ai, const T* __restrict bj,
+                     const T* __restrict wj, int64_t len, T inv_eps, T* s,
+                     T* e) {
+  const T lo = exp_floor<T>();
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) {
+    T r = P == 1 ? sqrt_(d2(j)) : d2(j);
+    T arg = std::max(ai + bj[j] - r * inv_eps, lo);
+    T v = exp_neg(std::min(arg, T(0)));
+    s[j] = v;
+    e[j] = v * (P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2));
+  }
+  if (wj) {
+#pragma omp simd
+    for (int64_t j = 0; j < len; ++j) {
+      s[j] *= wj[j];
+      e[j] *= wj[j];
+    }
+  }
+  T part = T(0);
+  for (int64_t j = 0; j < len; ++j) part += s[j];
+  return part;
+}
+
 // Envelope gradient of the soft-min. Weights e_ij = w_j exp(al_i + be_j -
 // C_ij * inv_eps) (w = nullptr: w_j = 1); returns
 // G_i = sum_j e_ij grad_{x_i} C(x_i, y_j) (n x d) and S_i = sum_j e_ij.
+// Blocks of rows, tiles of y in the outer loop, and from LSE_ROWS_MIN_DIM
+// on groups of KROWS rows, as in softmin_rows.
 template <class T, int D, int P>
 void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
                   const T* be, const T* w, T inv_eps, T* G, T* S,
                   int nthreads) {
   const int64_t m = U.m;
+  const bool grouped = D == 0 && d >= LSE_ROWS_MIN_DIM;
   parallel_units(U.count, nthreads, [&](int64_t u) {
-    alignas(64) T s[TILE];
-    alignas(64) T e[TILE];
-    const T lo = exp_floor<T>();
+    alignas(64) T s[(D == 0 ? KROWS : 1) * TILE];
+    alignas(64) T e[(D == 0 ? KROWS : 1) * TILE];
     const int dd = D > 0 ? D : d;
     int64_t i0, i1, nr;
     const int64_t* cols;
     U.get(u, i0, i1, cols, nr);
-    // Blocks of rows, tiles of y in the outer loop (as in softmin_rows).
     double gacc[RBLOCK][64];
     double sacc[RBLOCK];
     for (int64_t b0 = i0; b0 < i1; b0 += RBLOCK) {
@@ -407,32 +458,32 @@ void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
           const int64_t len = std::min(TILE, cols[2 * q + 1] - j0);
           const T* __restrict bj = be + j0;
           const T* __restrict wj = w ? w + j0 : nullptr;
-          for (int64_t i = b0; i < b1; ++i) {
-            const T* xi = x + i * d;
-            const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
-            const T ai = al[i];
-            // s[j] = e_ij (s may hold the tile's distances: read, then
-            // overwritten at the same j); e[j] = e_ij dC/d(x - y) / (x - y):
-            // 2 for P = 2, 1 / r for P = 1 (0 at r = 0).
-#pragma omp simd
-            for (int64_t j = 0; j < len; ++j) {
-              T r = P == 1 ? sqrt_(d2(j)) : d2(j);
-              T arg = std::max(ai + bj[j] - r * inv_eps, lo);
-              T v = exp_neg(std::min(arg, T(0)));
-              s[j] = v;
-              e[j] = v * (P == 1 ? (r > T(0) ? T(1) / r : T(0)) : T(2));
+          if (!grouped) {
+            for (int64_t i = b0; i < b1; ++i) {
+              const T* xi = x + i * d;
+              const Tile<T, D> d2(xi, yt, m, d, j0, len, s);
+              sacc[i - b0] += double(
+                  exp_weights<T, P>(d2, al[i], bj, wj, len, inv_eps, s, e));
+              add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc[i - b0]);
             }
-            if (wj) {
-#pragma omp simd
-              for (int64_t j = 0; j < len; ++j) {
-                s[j] *= wj[j];
-                e[j] *= wj[j];
-              }
+            continue;
+          }
+          for (int64_t g = b0; g < b1; g += KROWS) {
+            const int rows = (int)std::min<int64_t>(KROWS, b1 - g);
+            const T* xr[KROWS];
+            for (int r = 0; r < KROWS; ++r)
+              xr[r] = x + (g + std::min(r, rows - 1)) * d;
+            dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+            for (int r = 0; r < rows; ++r) {
+              T* sr = s + r * TILE;
+              sacc[g - b0 + r] += double(exp_weights<T, P>(
+                  Row<T>{sr}, al[g + r], bj, wj, len, inv_eps, sr,
+                  e + r * TILE));
             }
-            T part = T(0);
-            for (int64_t j = 0; j < len; ++j) part += s[j];
-            sacc[i - b0] += double(part);
-            add_weighted_diffs(xi, yt, m, dd, j0, len, e, gacc[i - b0]);
+            for (int r = rows; r < KROWS; ++r)
+              std::fill(e + r * TILE, e + r * TILE + len, T(0));
+            add_weighted_diffs_rows<T, KROWS>(xr, rows, yt, m, dd, j0, len, e,
+                                              gacc + (g - b0));
           }
         }
       }
