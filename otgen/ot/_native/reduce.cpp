@@ -2,7 +2,8 @@
 //
 // Each function reduces over all pairs (i, j) of two point clouds without
 // storing anything of size n x m: the cost or kernel of a pair is computed,
-// transformed and accumulated in registers, row by row. Blocks of ROWS rows
+// transformed and accumulated in registers, over tiles of TILE columns that
+// stay in cache while a block of rows uses them. Blocks of ROWS rows
 // are handed out dynamically to `nthreads` OpenMP threads (torch's pool, see
 // parallel_units), so triangular loops stay balanced. The inner loops over j
 // are written for the compiler's auto-vectoriser (`#pragma omp simd`): y is
@@ -302,10 +303,25 @@ void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
 // 0.59 s for 20000; at d = 16 even; at d <= 8 slower, measured).
 constexpr int KROWS = 4;
 constexpr int KROWS_MIN_DIM = 16;
-// The soft-min gains from 9 coordinates on (float32, 4000 x 4000, 2 threads:
+// The soft-min (and its gradient pass, which uses the same threshold) gains
+// from 9 coordinates on (float32, 4000 x 4000, 2 threads:
 // 0.48 against 0.61 ns per pair at d = 9, 0.56 against 0.64 at d = 12, 1.82
 // against 2.76 at d = 64; even at d = 8, slower at d <= 6; measured).
 constexpr int LSE_ROWS_MIN_DIM = 9;
+
+// The group of rows g, g + 1, ... (at most KROWS, up to row `end`): their
+// pointers into x in xr (a ragged group repeats its last row) and their
+// squared distances to the tile's columns in s[r * TILE + j]. Returns the
+// number of rows in the group.
+template <class T>
+inline int group_distances(const T* x, int d, int64_t g, int64_t end,
+                           const T* yt, int64_t m, int64_t j0, int64_t len,
+                           T* s, const T** xr) {
+  const int rows = (int)std::min<int64_t>(KROWS, end - g);
+  for (int r = 0; r < KROWS; ++r) xr[r] = x + (g + std::min(r, rows - 1)) * d;
+  dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+  return rows;
+}
 
 // ---------------------------------------------------------------------------
 // Soft-min: lse_i = log sum_j exp(h_j - C(x_i, y_j) * inv_eps), with
@@ -375,11 +391,9 @@ void softmin_rows(const Units& U, int d, const T* x, const T* yt, const T* h,
           for (int64_t g = b0; g < b1; g += step) {
             const int64_t k = g - b0;
             if (grouped) {
-              const int rows = (int)std::min<int64_t>(KROWS, b1 - g);
               const T* xr[KROWS];
-              for (int r = 0; r < KROWS; ++r)
-                xr[r] = x + (g + std::min(r, rows - 1)) * d;
-              dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+              const int rows =
+                  group_distances(x, d, g, b1, yt, m, j0, len, s, xr);
               for (int r = 0; r < rows; ++r) {
                 T* sr = s + r * TILE;
                 lse_tile<T, P>(Row<T>{sr}, h + j0, len, inv_eps, sr,
@@ -469,11 +483,9 @@ void expgrad_rows(const Units& U, int d, const T* x, const T* yt, const T* al,
             continue;
           }
           for (int64_t g = b0; g < b1; g += KROWS) {
-            const int rows = (int)std::min<int64_t>(KROWS, b1 - g);
             const T* xr[KROWS];
-            for (int r = 0; r < KROWS; ++r)
-              xr[r] = x + (g + std::min(r, rows - 1)) * d;
-            dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+            const int rows =
+                group_distances(x, d, g, b1, yt, m, j0, len, s, xr);
             for (int r = 0; r < rows; ++r) {
               T* sr = s + r * TILE;
               sacc[g - b0 + r] += double(exp_weights<T, P>(
@@ -607,11 +619,8 @@ void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
       const int64_t len = std::min(TILE, m - j0);
       for (int64_t g = i0; g < i1; g += KROWS) {
         if (tri && g + 1 >= j0 + len) break;  // this row on: nothing here
-        const int rows = (int)std::min<int64_t>(KROWS, i1 - g);
         const T* xr[KROWS];
-        for (int r = 0; r < KROWS; ++r)
-          xr[r] = x + (g + std::min(r, rows - 1)) * d;
-        dist_rows<T, KROWS>(xr, d, yt, m, j0, len, s);
+        const int rows = group_distances(x, d, g, i1, yt, m, j0, len, s, xr);
         for (int r = 0; r < rows; ++r) {
           const int64_t off = tri ? std::max<int64_t>(0, g + r + 1 - j0) : 0;
           if (off >= len) continue;
