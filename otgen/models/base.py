@@ -8,12 +8,37 @@ drives every preset through this interface alone.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["CriticGAN", "GenerativeModel", "UpdateGroup"]
+__all__ = ["CriticGAN", "GenerativeModel", "UpdateGroup", "check_int"]
+
+
+def check_int(
+    value: Any, *, name: str, minimum: int | None = None, fix: str = ""
+) -> int:
+    """``value`` as a Python int: any integer type (``np.int64`` too), not bool.
+
+    Raises ValueError naming ``name``, the bound and the value, ending with
+    ``fix`` (e.g. ``"; pass e.g. 128"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_int(np.int64(3), name="d_z", minimum=1)
+    3
+    """
+    bound = "" if minimum is None else f" >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer{bound} (got {value!r}){fix}.")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be an integer{bound} (got {v}){fix}.")
+    return v
 
 
 @dataclass
@@ -75,6 +100,13 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     @property
+    def d_x(self) -> int | None:
+        """The data dimension the model was built for (``config["d_x"]``), or None."""
+        config = self.__dict__.get("config")
+        d = config.get("d_x") if isinstance(config, dict) else None
+        return int(d) if d is not None else None
+
+    @property
     def dtype(self) -> torch.dtype:
         """Floating dtype of the parameters."""
         return next(self.parameters()).dtype
@@ -95,8 +127,7 @@ class CriticGAN(GenerativeModel):
 
     def __init__(self, generator_net, critic, prior, *, n_critic, lr, betas) -> None:
         super().__init__()
-        if not isinstance(n_critic, int) or n_critic < 1:
-            raise ValueError(f"n_critic must be an integer >= 1 (got {n_critic!r}).")
+        n_critic = check_int(n_critic, name="n_critic", minimum=1, fix="; pass e.g. 5")
         self.generator_net, self.critic, self.prior = generator_net, critic, prior
         self.n_critic = n_critic
         self.lr, self.betas = float(lr), tuple(float(b) for b in betas)

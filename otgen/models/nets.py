@@ -28,6 +28,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from otgen.models.base import check_int
+
 __all__ = [
     "BernoulliDecoder",
     "DeterministicDecoder",
@@ -36,8 +38,42 @@ __all__ = [
     "GaussianDecoder",
     "GaussianEncoder",
     "ImplicitEncoder",
+    "check_widths",
     "mlp",
 ]
+
+
+def check_widths(hidden: Sequence[int], *, name: str = "hidden") -> tuple[int, ...]:
+    """Hidden layer widths as a tuple of ints >= 1 (``np.int64`` accepted).
+
+    Raises ValueError naming ``name`` for anything else (a negative or zero
+    width, a float, a string, a single number instead of a sequence).
+
+    Examples
+    --------
+    >>> check_widths([64, 64])
+    (64, 64)
+    """
+    fix = f"; pass a list of positive integers, e.g. {name}=[128, 128]"
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise ValueError(
+            f"{name} must be a sequence of integers >= 1 (got {hidden!r}){fix}."
+        )
+    bad = [h for h in hidden if isinstance(h, bool) or not _is_int(h) or h < 1]
+    if bad:
+        raise ValueError(
+            f"{name} must hold integers >= 1 (got {list(hidden)!r}, invalid "
+            f"{bad[0]!r}){fix}."
+        )
+    return tuple(int(h) for h in hidden)
+
+
+def _is_int(v) -> bool:
+    try:
+        check_int(v, name="")
+    except ValueError:
+        return False
+    return True
 
 
 def mlp(
@@ -53,9 +89,11 @@ def mlp(
     >>> tuple(net(torch.zeros(5, 2)).shape)
     (5, 3)
     """
+    d_in = check_int(d_in, name="d_in", minimum=1)
+    d_out = check_int(d_out, name="d_out", minimum=1)
     layers: list[nn.Module] = []
     d = d_in
-    for h in hidden:
+    for h in check_widths(hidden):
         layers += [nn.Linear(d, h), activation()]
         d = h
     layers.append(nn.Linear(d, d_out))
@@ -144,10 +182,11 @@ class ImplicitEncoder(nn.Module):
 
     def __init__(self, net: nn.Module, *, noise_dim: int) -> None:
         super().__init__()
-        if noise_dim < 1:
-            raise ValueError(f"noise_dim must be >= 1 (got {noise_dim}); pass e.g. 2.")
+        noise_dim = check_int(
+            noise_dim, name="noise_dim", minimum=1, fix="; pass e.g. 2"
+        )
         self.net = net
-        self.noise_dim = int(noise_dim)
+        self.noise_dim = noise_dim
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None

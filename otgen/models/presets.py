@@ -35,15 +35,17 @@ initialised from ``seed`` without touching torch's global generator.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty, InputKeepingEncoder
-from otgen.models.base import GenerativeModel
+from otgen.models.base import GenerativeModel, check_int
 from otgen.models.gan import FGAN
 from otgen.models.nets import (
     BernoulliDecoder,
@@ -52,6 +54,7 @@ from otgen.models.nets import (
     GaussianDecoder,
     GaussianEncoder,
     ImplicitEncoder,
+    check_widths,
     mlp,
 )
 from otgen.models.penalties import (
@@ -82,6 +85,71 @@ __all__ = [
 ]
 
 HIDDEN = (128, 128, 128)
+# Options checked (and converted to plain Python) before any preset runs.
+_COUNTS = {"d_z": 1, "n_critic": 1, "noise_dim": 1, "seed": 0}
+_WIDTHS = ("hidden", "critic_hidden")
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays as Python numbers and lists (JSON-serialisable)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _checked(fn: Callable[..., GenerativeModel]) -> Callable[..., GenerativeModel]:
+    """Check ``d_x``, counts, widths and option kinds, naming the option at fault.
+
+    NumPy integers are accepted wherever an int is expected, and every option
+    is stored as plain Python in ``model.config``. An option must be of the
+    kind of its default (a number, a string, true/false, a list of numbers).
+    """
+    params = inspect.signature(fn).parameters
+
+    @functools.wraps(fn)
+    def preset(d_x: int, **options: Any) -> GenerativeModel:
+        d_x = check_int(
+            _plain(d_x), name="d_x", minimum=1, fix="; pass the data dimension"
+        )
+        opts = {k: _plain(v) for k, v in options.items()}
+        for key, low in _COUNTS.items():
+            if key in opts:
+                opts[key] = check_int(opts[key], name=key, minimum=low)
+        for key in _WIDTHS:
+            if key in opts:
+                opts[key] = check_widths(opts[key], name=key)
+        for key, value in opts.items():
+            if key in params:
+                _check_type(key, value, params[key].default)
+        return fn(d_x, **opts)
+
+    return preset
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """Refuse an option of another kind than its default (a string for a number)."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif _is_number(default):
+        ok, kind = _is_number(value), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, tuple) and all(map(_is_number, default)):
+        ok = isinstance(value, (list, tuple)) and all(map(_is_number, value))
+        kind = "a list of numbers"
+    else:
+        return
+    if not ok:
+        raise ValueError(
+            f"{name} must be {kind} (got {value!r}); pass e.g. "
+            f"{name}={list(default) if isinstance(default, tuple) else default!r}."
+        )
 
 
 def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
@@ -112,8 +180,6 @@ def _autoencoder(
     decoder_sigma: float = 1.0,
     learn_sigma: bool = False,
 ) -> PenalisedAutoEncoder:
-    if not isinstance(d_x, int) or d_x < 1:
-        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
     opts = {"std": prior_std} if prior == "gaussian" else {}
     p = make_prior(prior, d_z=d_z, **opts)
 
@@ -170,6 +236,7 @@ def _record(
     return model
 
 
+@_checked
 def wae_mmd(
     d_x: int,
     *,
@@ -271,6 +338,7 @@ def wae_mmd(
     return _record(model, "wae_mmd", d_x, local)
 
 
+@_checked
 def wae_gan(
     d_x: int,
     *,
@@ -353,6 +421,7 @@ def wae_gan(
     return _record(model, "wae_gan", d_x, local)
 
 
+@_checked
 def aae(
     d_x: int,
     *,
@@ -408,6 +477,7 @@ def aae(
     return _record(model, "aae", d_x, local)
 
 
+@_checked
 def vae(
     d_x: int,
     *,
@@ -484,6 +554,7 @@ def vae(
     return _record(model, "vae", d_x, local)
 
 
+@_checked
 def beta_vae(d_x: int, *, beta: float = 4.0, **options: Any) -> PenalisedAutoEncoder:
     r""":math:`\beta`-VAE (Higgins et al. 2017): :func:`vae` with :math:`\beta`.
 
@@ -503,6 +574,7 @@ def beta_vae(d_x: int, *, beta: float = 4.0, **options: Any) -> PenalisedAutoEnc
     return model
 
 
+@_checked
 def wgan_gp(
     d_x: int,
     *,
@@ -548,6 +620,7 @@ def wgan_gp(
     return _record(_seeded(seed, make), "wgan_gp", d_x, local)
 
 
+@_checked
 def wae_sinkhorn(
     d_x: int,
     *,
@@ -599,6 +672,7 @@ def wae_sinkhorn(
     return _record(model, "wae_sinkhorn", d_x, local)
 
 
+@_checked
 def wae_exact(
     d_x: int,
     *,
@@ -651,6 +725,7 @@ def wae_exact(
     return _record(model, "wae_exact", d_x, local)
 
 
+@_checked
 def avb(
     d_x: int,
     *,
@@ -688,8 +763,6 @@ def avb(
     (['critic', 'model'], False)
     """
     local = dict(locals())
-    if not isinstance(d_x, int) or d_x < 1:
-        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
     p = make_prior("gaussian", d_z=d_z, std=prior_std)
 
     def make() -> AVB:
@@ -726,8 +799,6 @@ def _fgan(
     betas: Sequence[float],
     seed: int,
 ) -> FGAN:
-    if not isinstance(d_x, int) or d_x < 1:
-        raise ValueError(f"d_x must be an integer >= 1 (got {d_x!r}).")
     prior = make_prior("gaussian", d_z=d_z, std=prior_std)
 
     def make() -> FGAN:
@@ -745,6 +816,7 @@ def _fgan(
     return _seeded(seed, make)
 
 
+@_checked
 def gan(
     d_x: int,
     *,
@@ -794,6 +866,7 @@ def gan(
     return _record(model, "gan", d_x, local)
 
 
+@_checked
 def fgan(
     d_x: int,
     *,

@@ -1,14 +1,167 @@
-"""A short markdown report of a training run: settings, metrics table, figures."""
+"""A short markdown report of a training run, and safe writes to its directory.
+
+Every file of a run directory is written atomically (:func:`atomic_write`: a
+temporary file in the same directory, flushed to disk, then renamed over the
+target with :func:`os.replace`), so a reader or a crash sees the old file or
+the new one, never half of one. :class:`RunLock` keeps a second process out of
+a directory in use.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["metrics_table", "write_report"]
+__all__ = [
+    "RunDirectoryError",
+    "RunLock",
+    "atomic_write",
+    "atomic_write_text",
+    "metrics_table",
+    "remove_temporary_files",
+    "write_report",
+]
+
+_TMP_TAG = ".otgen-tmp"
+
+
+class RunDirectoryError(RuntimeError):
+    """A run directory is in use by another process, or cannot be locked."""
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError), open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` on a temporary file, then rename.
+
+    The temporary file lives in the same directory (a rename there is atomic)
+    and keeps the suffix of ``path`` (writers such as matplotlib choose the
+    format from it). On any failure, or an interrupt, it is removed and
+    ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = atomic_write(Path(d) / "a.txt", lambda t: t.write_text("hi"))
+    ...     p.read_text(), sorted(q.name for q in Path(d).iterdir())
+    ('hi', ['a.txt'])
+    """
+    path = Path(path)
+    while True:  # mode 0o666 less the umask, as for a file written directly
+        tmp = (
+            path.parent / f".{path.name}.{secrets.token_hex(4)}{_TMP_TAG}{path.suffix}"
+        )
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda t: t.write_text(text))
+
+
+def remove_temporary_files(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes left behind."""
+    gone = []
+    for tmp in Path(directory).glob(f".*{_TMP_TAG}*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp)
+    return gone
+
+
+class RunLock:
+    """An exclusive lock on a run directory while one process writes to it.
+
+    The lock is ``directory/.otgen.lock``, locked with ``fcntl.flock`` where
+    available (released by the system if the process dies) and holding the
+    owner's process id; elsewhere the file's existence is the lock.
+
+    Raises
+    ------
+    RunDirectoryError
+        From :meth:`acquire` when another process holds the lock.
+    """
+
+    NAME = ".otgen.lock"
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / self.NAME
+        self._fd: int | None = None
+
+    def _holder(self) -> str:
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            pid = ""
+        return f"process {pid}" if pid else "another process"
+
+    def _busy(self) -> RunDirectoryError:
+        return RunDirectoryError(
+            f"{self.path.parent} is in use by {self._holder()} (lock file "
+            f"{self.path}); wait for that run to finish, or pass another directory"
+        )
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise RunDirectoryError naming its holder."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): the file's existence is the lock
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise self._busy() from None
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # The holder may have removed the file between our open and flock.
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except OSError:
+                same = False
+            if not same:
+                os.close(fd)
+                raise self._busy()
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 _ROWS = (
     ("w2_generated", "W2(generated, held-out)", "exact W_2 (not W_2^2), m vs m points"),
@@ -60,10 +213,13 @@ def write_report(
     figures: Mapping[str, str | Path],
     timings: Mapping[str, float],
 ) -> Path:
-    """Write ``out_dir/report.md`` and ``out_dir/metrics.json``; return the report."""
+    """Write ``out_dir/report.md`` and ``out_dir/metrics.json``; return the report.
+
+    Both files are written atomically (:func:`atomic_write`).
+    """
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
-    (d / "metrics.json").write_text(json.dumps(dict(metrics), indent=1) + "\n")
+    atomic_write_text(d / "metrics.json", json.dumps(dict(metrics), indent=1) + "\n")
     lines = [f"# {title}", ""]
     lines += ["## Metrics", "", metrics_table(metrics), ""]
     lines += [
@@ -89,6 +245,4 @@ def write_report(
     for name, path in figures.items():
         rel = Path(os.path.relpath(Path(path).resolve(), d.resolve()))
         lines += [f"### {name}", "", f"![{name}]({rel.as_posix()})", ""]
-    path = d / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return atomic_write_text(d / "report.md", "\n".join(lines))

@@ -18,25 +18,38 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from otgen.models.base import GenerativeModel
+from otgen.models.base import GenerativeModel, check_int
 from otgen.models.data import batches, to_data_tensor
+from otgen.models.report import atomic_write, atomic_write_text
 
 __all__ = ["LambdaSchedule", "Trainer", "TrainingError", "load_model"]
 
 CHECKPOINT_FORMAT = "otgen-checkpoint-1"
+# Trainer options that may differ between a checkpoint and the trainer that
+# loads it without an explicit override: they do not change the computation.
+_COSMETIC = frozenset({"log_every"})
+# log(lambda) of the adaptive schedule stays within +-_LOG_LAM_MAX (e^690 is
+# about 1e299): exp() never overflows, a runaway lambda ends as a non-finite
+# loss term, which stops training with its step and name.
+_LOG_LAM_MAX = 690.0
 
 
 class TrainingError(RuntimeError):
-    """Training stopped: a loss term became NaN or infinite."""
+    """Training stopped: a loss term, or a value inside the model, became NaN or inf.
+
+    The message names the step, the update group and the term (or the module
+    whose output stopped being finite).
+    """
 
 
 class LambdaSchedule:
@@ -70,19 +83,34 @@ class LambdaSchedule:
             raise ValueError(
                 f"schedule must be one of {', '.join(self.KINDS)} (got {kind!r})."
             )
-        if not value >= 0:
-            raise ValueError(f"lam must be >= 0 (got {value!r}); pass e.g. 10.")
+        value = _real(value, "lam")
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(
+                f"lam must be a finite number >= 0 (got {value!r}); pass e.g. 10."
+            )
+        warmup_steps = check_int(warmup_steps, name="warmup_steps", minimum=0)
         if kind == "warmup" and warmup_steps < 1:
             raise ValueError(
                 f"warmup_steps must be >= 1 for schedule='warmup' (got {warmup_steps})."
             )
-        if kind == "adaptive" and not (target is not None and target > 0 and value > 0):
+        if target is not None:
+            target = _real(target, "lam_target")
+        if kind == "adaptive" and not (
+            target is not None and 0 < target < math.inf and value > 0
+        ):
             raise ValueError(
-                "schedule='adaptive' needs target > 0 (the penalty level to reach) "
-                f"and an initial lam > 0 (got target={target!r}, lam={value!r})."
+                "schedule='adaptive' needs target > 0 (the finite penalty level to "
+                f"reach) and an initial lam > 0 (got target={target!r}, lam={value!r})."
             )
-        self.kind, self.value = kind, float(value)
-        self.warmup_steps, self.target, self.rate = int(warmup_steps), target, rate
+        rate = _real(rate, "lam_rate")
+        if not 0 < rate <= 1:
+            raise ValueError(
+                f"lam_rate must be in (0, 1] (got {rate!r}): log(lambda) moves by at "
+                "most lam_rate per step, so 1 already multiplies lambda by e each "
+                "step; pass e.g. lam_rate=0.01."
+            )
+        self.kind, self.value = kind, value
+        self.warmup_steps, self.target, self.rate = warmup_steps, target, rate
         self.log_lam = math.log(value) if value > 0 else -math.inf
         self.avg: float | None = None
 
@@ -101,7 +129,9 @@ class LambdaSchedule:
         self.avg = penalty if self.avg is None else 0.9 * self.avg + 0.1 * penalty
         target = float(self.target)  # > 0, checked in __init__
         err = max(-1.0, min(1.0, (self.avg - target) / target))
-        self.log_lam += self.rate * err
+        self.log_lam = max(
+            -_LOG_LAM_MAX, min(_LOG_LAM_MAX, self.log_lam + self.rate * err)
+        )
 
     def state_dict(self) -> dict:
         """Mutable state."""
@@ -110,6 +140,56 @@ class LambdaSchedule:
     def load_state_dict(self, state: Mapping) -> None:
         """Restore :meth:`state_dict`."""
         self.log_lam, self.avg = float(state["log_lam"]), state["avg"]
+
+
+def _real(value: Any, name: str) -> float:
+    """``value`` as a float (any real number type), or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"{name} must be a real number (got {value!r}).")
+    if isinstance(value, np.complexfloating):
+        raise ValueError(f"{name} must be a real number (got {value!r}).")
+    return float(value)
+
+
+def _first_nonfinite(model: torch.nn.Module, run: Callable[[], Any]) -> str | None:
+    """Name of the first parameter, or module output, of ``model`` that is not finite.
+
+    Parameters are checked first; then ``run()`` is called with forward hooks
+    on every submodule, recording the first (in call order) whose output
+    holds NaN or inf. Exceptions from ``run`` are swallowed.
+    """
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p.detach()).all()):
+            return f"parameter {name!r}"
+    found: list[str] = []
+
+    def leaves(out: Any) -> list[torch.Tensor]:
+        if isinstance(out, torch.Tensor):
+            return [out]
+        if isinstance(out, (tuple, list)):
+            return [t for o in out for t in leaves(o)]
+        return []
+
+    def hook(name: str):
+        def check(_module, _inputs, out):
+            if not found and any(
+                t.is_floating_point() and not bool(torch.isfinite(t.detach()).all())
+                for t in leaves(out)
+            ):
+                found.append(f"the output of module {name!r}")
+
+        return check
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad():
+            run()
+    except Exception:  # noqa: BLE001 (a diagnosis of a failure that already happened)
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return found[0] if found else None
 
 
 def _finite_or_raise(terms: Mapping[str, torch.Tensor], step: int, group: str):
@@ -196,10 +276,15 @@ class Trainer:
             raise ValueError(
                 f"update must be 'alternating' or 'simultaneous' (got {update!r})."
             )
-        if not isinstance(batch_size, int) or batch_size < 2:
-            raise ValueError(
-                f"batch_size must be an integer >= 2 (got {batch_size!r})."
-            )
+        batch_size = check_int(
+            batch_size, name="batch_size", minimum=2, fix="; pass e.g. 128"
+        )
+        seed = check_int(seed, name="seed", minimum=0, fix="; pass e.g. 0")
+        log_every = check_int(log_every, name="log_every", minimum=1)
+        if num_threads is not None:
+            num_threads = check_int(num_threads, name="num_threads", minimum=1)
+        if n_critic is not None:
+            n_critic = check_int(n_critic, name="n_critic", minimum=1)
         if isinstance(dtype, str):
             names = {"float32": torch.float32, "float64": torch.float64}
             if dtype not in names:
@@ -207,14 +292,26 @@ class Trainer:
                     f"dtype must be 'float32' or 'float64' (got {dtype!r})."
                 )
             dtype = names[dtype]
+        if dtype is not None and dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"dtype must be 'float32' or 'float64' (got {dtype}): in half "
+                "precision the losses and OT penalties overflow; pass "
+                "dtype='float32'."
+            )
         if dtype is not None:
             model.to(dtype)
-        self.model, self.seed, self.update = model, int(seed), update
+        if model.dtype not in (torch.float32, torch.float64):
+            raise ValueError(
+                f"the model's parameters must be float32 or float64 (got "
+                f"{model.dtype}); pass dtype='float32' or call model.float()."
+            )
+        self.model, self.seed, self.update = model, seed, update
         self.batch_size = batch_size
         self.dtype = model.dtype
         self.device = model.device
         if isinstance(data, (torch.Tensor, np.ndarray)):
             self.data = to_data_tensor(data, dtype=self.dtype).to(self.device)
+            self._check_dim(self.data)
             if self.data.shape[0] < batch_size:
                 raise ValueError(
                     f"batch_size must be at most the number of points (got "
@@ -227,12 +324,10 @@ class Trainer:
         optim = dict(optim or {})
         for g in self.groups:
             if g.name == "critic" and n_critic is not None:
-                if n_critic < 1:
-                    raise ValueError(f"n_critic must be >= 1 (got {n_critic}).")
-                g.n_updates = int(n_critic)
+                g.n_updates = n_critic
             over = dict(optim.pop(g.name, {}))
-            g.lr = float(over.pop("lr", g.lr))
-            g.betas = tuple(over.pop("betas", g.betas))
+            g.lr = _learning_rate(over.pop("lr", g.lr), g.name)
+            g.betas = _betas(over.pop("betas", g.betas), g.name)
             if over:
                 raise ValueError(
                     f"optim[{g.name!r}] accepts lr and betas (got {sorted(over)})."
@@ -251,7 +346,7 @@ class Trainer:
             g.name: torch.optim.Adam(g.params, lr=g.lr, betas=g.betas)
             for g in self.groups
         }
-        base = model.lam if lam is None else float(lam)
+        base = model.lam if lam is None else _real(lam, "lam")
         self.schedule = LambdaSchedule(
             schedule,
             value=base,
@@ -269,9 +364,9 @@ class Trainer:
             },
             "lam": base,
             "schedule": schedule,
-            "warmup_steps": warmup_steps,
-            "lam_target": lam_target,
-            "lam_rate": lam_rate,
+            "warmup_steps": self.schedule.warmup_steps,
+            "lam_target": self.schedule.target,
+            "lam_rate": self.schedule.rate,
             "dtype": str(self.dtype).replace("torch.", ""),
             "log_every": log_every,
         }
@@ -282,15 +377,25 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.log_path = Path(log_path) if log_path is not None else None
-        self.log_every, self.progress = max(1, int(log_every)), progress
-        if num_threads is not None and num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1 (got {num_threads}).")
+        self.log_every, self.progress = log_every, progress
         self.num_threads = num_threads
+
+    def _check_dim(self, x: torch.Tensor) -> None:
+        d_x = self.model.d_x
+        d = math.prod(x.shape[1:])
+        if d_x is not None and d != d_x:
+            raise ValueError(
+                f"data has points of dimension {d} (shape {tuple(x.shape)}) but the "
+                f"model was built for d_x={d_x}; build the model with d_x={d} "
+                f"(e.g. build(preset, {d}, ...)) or pass data with {d_x} columns."
+            )
 
     # -- data -------------------------------------------------------------------
     def _next_batch(self) -> torch.Tensor:
         if self._stream is not None:
-            return next(self._stream).to(self.device, self.dtype)
+            x = next(self._stream)
+            self._check_dim(x)
+            return x.to(self.device, self.dtype)
         n = self.data.shape[0]
         if self._perm is None or self._pos + self.batch_size > n:
             self._perm, self._pos = self._rng.permutation(n), 0
@@ -299,12 +404,33 @@ class Trainer:
         return self.data[torch.from_numpy(idx).to(self.device)]
 
     # -- one step -----------------------------------------------------------------
+    def _loss(self, group: str, x: torch.Tensor, lam: float):
+        """The loss of ``group`` on ``x`` and its finite terms, or TrainingError."""
+        try:
+            loss, terms = self.model.group_loss(
+                group, x, lam=lam, generator=self.generator
+            )
+        except (ValueError, RuntimeError) as err:
+            # A piece of the model (e.g. a penalty checking its input) refused
+            # non-finite values: name where they first appeared, not the input.
+            g = torch.Generator(device=self.device).manual_seed(0)
+            where = _first_nonfinite(
+                self.model,
+                lambda: self.model.group_loss(group, x, lam=lam, generator=g),
+            )
+            if where is None:
+                raise
+            raise TrainingError(
+                f"training stopped at step {self.step}: the loss of update group "
+                f"{group!r} could not be computed because {where} is not finite "
+                "(NaN or inf): the run diverged; lower the learning rate or lambda, "
+                "check the data for extreme values, or train in float64."
+            ) from err
+        return loss, _finite_or_raise(terms, self.step, group)
+
     def _update(self, group, lam: float) -> dict[str, float]:
         x = self._next_batch()
-        loss, terms = self.model.group_loss(
-            group.name, x, lam=lam, generator=self.generator
-        )
-        vals = _finite_or_raise(terms, self.step, group.name)
+        loss, vals = self._loss(group.name, x, lam)
         opt = self.optimizers[group.name]
         opt.zero_grad(set_to_none=True)
         loss.backward(inputs=group.params)
@@ -324,10 +450,7 @@ class Trainer:
         else:
             x = self._next_batch()
             for g in self.groups:
-                loss, terms = self.model.group_loss(
-                    g.name, x, lam=lam, generator=self.generator
-                )
-                vals = _finite_or_raise(terms, self.step, g.name)
+                loss, vals = self._loss(g.name, x, lam)
                 grads = torch.autograd.grad(loss, g.params, allow_unused=True)
                 for p, gr in zip(g.params, grads):
                     p.grad = gr
@@ -340,12 +463,30 @@ class Trainer:
         self.step += 1
         return out
 
-    def fit(self, steps: int) -> Trainer:
-        """Train ``steps`` more steps (progress bar on stderr, JSON-lines log)."""
+    def fit(
+        self, steps: int, *, callback: Callable[[Trainer], Any] | None = None
+    ) -> Trainer:
+        """Train ``steps`` more steps (progress bar on stderr, JSON-lines log).
+
+        Parameters
+        ----------
+        steps : int
+            Number of steps, >= 0.
+        callback : callable, optional
+            ``callback(trainer)`` after every step (and its log line); a true
+            return value stops training there, between two steps, so that the
+            trainer can be saved and resumed bit-for-bit. ``otgen train`` uses
+            it for periodic checkpoints and to stop cleanly on Ctrl-C.
+
+        Raises
+        ------
+        TrainingError
+            When a loss term, or a value inside the model, becomes NaN or inf;
+            the message names the step, the update group and the term.
+        """
         from tqdm.auto import tqdm
 
-        if not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps must be an integer >= 0 (got {steps!r}).")
+        steps = check_int(steps, name="steps", minimum=0)
         log = self.log_path.open("a") if self.log_path is not None else None
         bar = tqdm(
             total=steps,
@@ -368,12 +509,15 @@ class Trainer:
                     self.history.append(out)
                     if log is not None:
                         log.write(json.dumps(out) + "\n")
+                        log.flush()
                     short = {
                         k.split("/")[-1]: f"{v:.4g}"
                         for k, v in out.items()
                         if k.startswith("model/")
                     }
                     bar.set_postfix(short, refresh=False)
+                if callback is not None and callback(self):
+                    break
         finally:
             torch.set_num_threads(threads)
             bar.close()
@@ -398,22 +542,44 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
-        self.generator.set_state(state["generator"])
-        self.schedule.load_state_dict(state["schedule"])
-        perm = state["data_perm"]
-        self._perm = None if perm is None else perm.numpy()
-        self._pos, self.step = int(state["data_pos"]), int(state["step"])
-        self.history = [dict(h) for h in state["history"]]
+        """Restore :meth:`state_dict`.
+
+        Raises ValueError when the state does not fit this model or trainer
+        (other parameter names or shapes, other update groups).
+        """
+        try:
+            self.model.load_state_dict(state["model"])
+            for k, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            self.generator.set_state(state["generator"])
+            self.schedule.load_state_dict(state["schedule"])
+            perm = state["data_perm"]
+            self._perm = None if perm is None else perm.numpy()
+            self._pos, self.step = int(state["data_pos"]), int(state["step"])
+            self.history = [dict(h) for h in state["history"]]
+        except (RuntimeError, KeyError, ValueError, TypeError) as err:
+            msg = " ".join(str(err).split()) or type(err).__name__
+            raise ValueError(
+                f"the checkpoint's state does not fit this trainer ({msg}); build "
+                "the model and Trainer as for the checkpoint (Trainer.from_checkpoint "
+                "does it for presets)."
+            ) from err
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``state.pt`` (state dicts) and ``config.json`` to ``directory``."""
+        """Write ``state.pt`` (state dicts) and ``config.json`` to ``directory``.
+
+        Each file is written atomically (a temporary file, then a rename), the
+        state first: an interrupted save leaves the previous checkpoint, or a
+        step mismatch that :meth:`load` reports, never a truncated file.
+        """
         d = Path(directory)
+        if d.exists() and not d.is_dir():
+            raise ValueError(
+                f"cannot save a checkpoint to {d}: a file is in the way; move it "
+                "or pass another directory."
+            )
         d.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), d / "state.pt")
+        state = self.state_dict()
         config = {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.config,
@@ -421,12 +587,66 @@ class Trainer:
             "numpy_rng": self._rng.bit_generator.state,
             "step": self.step,
         }
-        (d / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        text = json.dumps(config, indent=1) + "\n"
+        atomic_write(d / "state.pt", lambda tmp: torch.save(state, tmp))
+        atomic_write_text(d / "config.json", text)
         return d
 
-    def load(self, directory: str | Path) -> Trainer:
-        """Restore a checkpoint written by :meth:`save` into this trainer."""
+    def load(self, directory: str | Path, *, override: Iterable[str] = ()) -> Trainer:
+        """Restore a checkpoint written by :meth:`save` into this trainer.
+
+        The checkpoint's configuration (the preset and its options, and the
+        trainer options except ``log_every``) must equal this trainer's: a
+        ValueError names every field that differs.
+
+        Parameters
+        ----------
+        directory : str or Path
+            A directory written by :meth:`save`.
+        override : iterable of str, optional
+            Fields allowed to differ; this trainer's values are kept. A field
+            is named as in the error: ``"lam"`` (the model option and the
+            trainer option of that name) or qualified, ``"model.lam"``,
+            ``"trainer.lam"``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from otgen.models.presets import wae_mmd
+        >>> x = torch.randn(64, 2)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = Trainer(wae_mmd(2), x, batch_size=32, progress=False).save(d)
+        ...     new = Trainer(wae_mmd(2), x, batch_size=32, lam=1.0, progress=False)
+        ...     new.load(d, override=["lam"]).schedule(0)
+        1.0
+        """
         config, state = _read_checkpoint(directory)
+        diffs = _differences(config, self.model.config, self.options)
+        override = [override] if isinstance(override, str) else list(override)
+        known = {q for q, _, _, _ in _fields(config, self.model.config, self.options)}
+        known |= {q.split(".", 1)[1] for q in known}
+        unknown = sorted(set(override) - known)
+        if unknown:
+            raise ValueError(
+                f"override names unknown field(s) {', '.join(map(repr, unknown))}; "
+                f"the configuration fields are {', '.join(sorted(known))}."
+            )
+        left = [
+            (q, a, b)
+            for q, leaf, a, b in diffs
+            if q not in override and leaf not in override
+        ]
+        if left:
+            names = sorted({q.split(".", 1)[1] for q, _, _ in left})
+            listed = "; ".join(
+                f"{q}: {a!r} in the checkpoint, {b!r} here" for q, a, b in left
+            )
+            raise ValueError(
+                f"checkpoint {directory} was written with another configuration "
+                f"({listed}); build the model and Trainer with the checkpoint's "
+                "values (Trainer.from_checkpoint does it for presets), or pass "
+                f"override={tuple(names)!r} to keep this trainer's values."
+            )
         self.load_state_dict(state)
         self._rng.bit_generator.state = config["numpy_rng"]
         return self
@@ -435,13 +655,77 @@ class Trainer:
     def from_checkpoint(
         cls, directory: str | Path, data: Any, **overrides: Any
     ) -> Trainer:
-        """Rebuild model and trainer from a checkpoint of a preset, ready to resume."""
+        """Rebuild model and trainer from a checkpoint of a preset, ready to resume.
+
+        ``overrides`` are Trainer options; those that change the checkpoint's
+        configuration (e.g. ``lam=5.0``) are explicit overrides of
+        :meth:`load`.
+        """
         config, _ = _read_checkpoint(directory)
         model = _build_from_config(config["model"])
         opts = dict(config["trainer"])
         opts["dtype"] = getattr(torch, opts["dtype"])
         opts.update(overrides)
-        return cls(model, data, **opts).load(directory)
+        changed = [k for k in overrides if k in config["trainer"]]
+        return cls(model, data, **opts).load(directory, override=changed)
+
+
+_MISSING = "(not set)"
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _fields(saved: Mapping, model_config: Mapping | None, options: Mapping):
+    """(qualified name, leaf, checkpoint value, current value) of every field."""
+    sm, cm = saved.get("model") or {}, model_config or {}
+    out = [(f"model.{k}", k, sm.get(k), cm.get(k)) for k in ("preset", "d_x")]
+    so, co = sm.get("options") or {}, cm.get("options") or {}
+    if sm.get("preset") != cm.get("preset"):  # other presets: options not comparable
+        so, co = {}, {}
+    out += [
+        (f"model.{k}", k, so.get(k, _MISSING), co.get(k, _MISSING))
+        for k in sorted(set(so) | set(co))
+    ]
+    st = saved.get("trainer") or {}
+    out += [
+        (f"trainer.{k}", k, st.get(k, _MISSING), options.get(k, _MISSING))
+        for k in sorted((set(st) | set(options)) - _COSMETIC)
+    ]
+    return out
+
+
+def _differences(saved: Mapping, model_config: Mapping | None, options: Mapping):
+    return [
+        (q, leaf, a, b)
+        for q, leaf, a, b in _fields(saved, model_config, options)
+        if _json(a) != _json(b)
+    ]
+
+
+def _learning_rate(value: Any, group: str) -> float:
+    lr = _real(value, f"optim[{group!r}]['lr']")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(
+            f"optim[{group!r}]['lr'] must be a finite number > 0 (got {value!r}); "
+            "pass e.g. 1e-3."
+        )
+    return lr
+
+
+def _betas(value: Any, group: str) -> tuple[float, float]:
+    name = f"optim[{group!r}]['betas']"
+    try:
+        b = tuple(_real(v, name) for v in value)
+    except TypeError:
+        b = ()
+    if len(b) != 2 or not all(0 <= v < 1 for v in b):
+        raise ValueError(
+            f"{name} must be two numbers in [0, 1) (got {value!r}); pass e.g. "
+            "(0.5, 0.999)."
+        )
+    return b
 
 
 def _read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
@@ -451,13 +735,37 @@ def _read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
             f"{d} is not an otgen checkpoint (needs config.json and state.pt); pass "
             "a directory written by Trainer.save."
         )
-    config = json.loads((d / "config.json").read_text())
-    if config.get("format") != CHECKPOINT_FORMAT:
+    damaged = "the checkpoint is damaged; use another checkpoint or train again"
+    try:
+        config = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError) as err:  # JSON and Unicode errors are ValueErrors
         raise ValueError(
-            f"{d}/config.json has format {config.get('format')!r}, expected "
-            f"{CHECKPOINT_FORMAT!r}."
+            f"{d / 'config.json'} cannot be read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); {damaged}."
+        ) from err
+    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
+        got = config.get("format") if isinstance(config, dict) else config
+        raise ValueError(
+            f"{d}/config.json has format {got!r}, expected {CHECKPOINT_FORMAT!r}."
         )
-    state = torch.load(d / "state.pt", weights_only=True, map_location="cpu")
+    path = d / "state.pt"
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); {damaged}.")
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except (EOFError, RuntimeError, OSError, ValueError, pickle.UnpicklingError) as err:
+        msg = " ".join(str(err).split())[:200] or "no message"
+        raise ValueError(
+            f"{path} cannot be read ({type(err).__name__}: {msg}); {damaged}."
+        ) from err
+    if not isinstance(state, dict) or "step" not in state:
+        raise ValueError(f"{path} does not hold a trainer state; {damaged}.")
+    if int(state["step"]) != config.get("step"):
+        raise ValueError(
+            f"checkpoint {d} is inconsistent: state.pt is at step {int(state['step'])}"
+            f" but config.json at step {config.get('step')} (a save was interrupted); "
+            "use another checkpoint or train again."
+        )
     return config, state
 
 
@@ -489,5 +797,12 @@ def load_model(directory: str | Path) -> GenerativeModel:
     model = _build_from_config(config["model"])
     dtype = getattr(torch, config["trainer"]["dtype"])
     model.to(dtype)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        msg = " ".join(str(err).split())[:300]
+        raise ValueError(
+            f"checkpoint {directory}: its state does not fit the model its "
+            f"config.json describes ({msg}); the checkpoint is damaged."
+        ) from err
     return model.eval()
