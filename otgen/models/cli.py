@@ -4,12 +4,37 @@ With no options it trains WAE-MMD on the ``ring8`` toy (8 Gaussians on a ring)
 for the default step budget, then writes ``report.md`` (metrics table and
 figures), ``metrics.json``, ``metrics.jsonl`` (training log) and a checkpoint
 to ``--out`` and prints where the report is.
+
+The run directory (``--out``) is handled so that no work is lost and no two
+runs mix:
+
+- ``run.json`` records the settings of the run (model, data, seed, steps,
+  config) and its status: ``running``, ``interrupted``, ``failed`` or
+  ``finished``.
+- One process at a time: a lock file (``.otgen.lock``) keeps a second
+  ``otgen train`` out of a directory in use.
+- Before training, ``--out`` is created and checked: writable, and no file or
+  directory in the way of the run's files. A directory that holds a previous
+  run is refused unless ``--overwrite`` (its run files are deleted first;
+  other files are left alone) or ``--resume`` (training continues from
+  ``checkpoint/`` up to ``--steps`` in all, with the settings in
+  ``run.json``).
+- A checkpoint is written every ``--checkpoint-every`` steps and at the end;
+  Ctrl-C (SIGINT) or SIGTERM stops between two steps, writes a checkpoint and
+  exits with status 130 (143 for SIGTERM) after one line naming the step.
+- Every file is written atomically (a temporary file, then a rename); the
+  report files (``report.md``, ``metrics.json``, figures) exist only once a
+  run has finished, and describe its checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import shutil
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +44,16 @@ import torch
 
 from otgen.models.data import TOYS, get_toy
 
-__all__ = ["DEFAULT_STEPS", "register", "run"]
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "DEFAULT_STEPS",
+    "RUN_FILES",
+    "register",
+    "run",
+]
 
 DEFAULT_STEPS = 2000
+CHECKPOINT_EVERY = 500
 # Toy recipe of ``otgen train`` for WAE-MMD (overridden by --config): a random
 # (implicit) encoder, since near-atomic data needs one to fill a continuous
 # prior (PAPER.md Prop. A1), and IMQ scales finer than C to see the gaps
@@ -34,6 +66,12 @@ TOY_TRAINER = {"batch_size": 128}
 N_TRAIN = 20_000  # toy training set size
 N_EVAL = 1000  # held-out size for each of the two W2 samples
 _HELD_OUT_SEED = 1_000_003  # offset: held-out toy samples never overlap training ones
+DEFAULTS = {"model": "wae-mmd", "data": "ring8", "seed": 0}
+FIGURES = ("samples.png", "codes.png", "reconstructions.png", "curves.png")
+REPORT_FILES = ("report.md", "metrics.json", *FIGURES)
+# Every file a run writes to --out; "checkpoint" is a directory.
+RUN_FILES = ("run.json", "metrics.jsonl", "checkpoint", *REPORT_FILES)
+_CHECKPOINT_FILES = {"state.pt", "config.json"}
 
 
 def _presets() -> tuple[str, ...]:
@@ -54,6 +92,28 @@ def positive_int(text: str) -> int:
     return v
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (got {text!r})")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [0, 2**32) (got {text!r})"
+        )
+    return v
+
+
 def register(subparsers: Any) -> None:
     """Add the ``train`` subcommand to the ``otgen`` parser."""
     p = subparsers.add_parser(
@@ -62,22 +122,20 @@ def register(subparsers: Any) -> None:
         description="Train a penalised-OT generative model on a toy distribution "
         "or a sample file, then write a markdown report with metrics and plots.",
     )
-    p.add_argument(
-        "--model", default="wae-mmd", choices=_presets(), help="preset (wae-mmd)"
-    )
+    p.add_argument("--model", default=None, choices=_presets(), help="preset (wae-mmd)")
     p.add_argument(
         "--data",
-        default="ring8",
+        default=None,
         help=f"toy name ({', '.join(TOYS)}) or a .npy/.csv/.txt file (ring8)",
     )
     p.add_argument(
         "--steps",
         type=positive_int,
         default=None,
-        help=f"training steps ({DEFAULT_STEPS})",
+        help=f"training steps in all, resumed ones included ({DEFAULT_STEPS})",
     )
     p.add_argument("--out", default=None, help="output directory (runs/MODEL-DATA)")
-    p.add_argument("--seed", type=int, default=0, help="seed of everything (0)")
+    p.add_argument("--seed", type=_seed, default=None, help="seed of everything (0)")
     p.add_argument(
         "--config",
         default=None,
@@ -86,6 +144,23 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--float64", action="store_true", help="train in double precision")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--checkpoint-every",
+        type=_non_negative_int,
+        default=CHECKPOINT_EVERY,
+        help=f"steps between checkpoints, 0 for none but the last ({CHECKPOINT_EVERY})",
+    )
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint, up to --steps",
+    )
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the previous run's files in --out, then train anew",
+    )
     p.set_defaults(func=run)
     from otgen.models.compare import register as register_compare
 
@@ -104,6 +179,8 @@ def _read_config(path: str | None) -> dict:
         conf = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CLIError(f"--config {path}: not valid JSON ({err})") from err
+    except OSError as err:
+        raise CLIError(f"--config {path}: cannot read it ({err.strerror})") from err
     if not isinstance(conf, dict) or set(conf) - {"model", "trainer", "steps"}:
         raise CLIError(
             f"--config {path}: expected an object with keys model, trainer, steps "
@@ -115,8 +192,11 @@ def _read_config(path: str | None) -> dict:
     return conf
 
 
-def _load_data(name: str, seed: int):
-    """Training set, two held-out sets, toy (or None)."""
+def _load_data(name: str, seed: int, dtype: torch.dtype = torch.float32):
+    """Training set, two held-out sets, toy (or None).
+
+    A file must hold at least 50 finite, real points that are not all equal.
+    """
     from otgen.cli import CLIError, load_samples
 
     if name in TOYS:
@@ -128,9 +208,7 @@ def _load_data(name: str, seed: int):
         raise CLIError(
             f"--data {name}: neither a toy ({', '.join(TOYS)}) nor an existing file"
         )
-    arr = load_samples(name)
-    if not np.isfinite(arr).all():
-        raise CLIError(f"--data {name}: samples must be finite (found NaN or inf)")
+    arr = load_samples(name)  # finite, real, 2-D, float64
     n = arr.shape[0]
     m = min(N_EVAL, n // 5)
     if m < 10:
@@ -139,89 +217,340 @@ def _load_data(name: str, seed: int):
             f"(got {n})"
         )
     perm = np.random.default_rng(seed).permutation(n)
-    x = torch.from_numpy(arr[perm]).float()
+    x = torch.from_numpy(arr[perm]).to(dtype)
+    if not bool(torch.isfinite(x).all()):
+        raise CLIError(
+            f"--data {name}: values overflow {str(dtype).replace('torch.', '')} "
+            "(beyond 3e38); rescale the data, or pass --float64"
+        )
+    if bool((x == x[0]).all()):
+        raise CLIError(
+            f"--data {name}: every point is the same (zero variance in "
+            f"{str(dtype).replace('torch.', '')}); a generative model, and its W2 "
+            "noise floor, mean nothing on constant data: check the file"
+        )
     return x[2 * m :], x[:m], x[m : 2 * m], None
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    from otgen.models.report import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def _read_run(out: Path) -> dict | None:
+    from otgen.cli import CLIError
+
+    path = out / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CLIError(f"--resume: {path} cannot be read ({err})") from err
+    if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict):
+        raise CLIError(f"--resume: {path} is not the run.json of otgen train")
+    return saved
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
+    """The run's settings (model, data, seed, config, float64, steps) and --out.
+
+    A new run takes the options, with their defaults. ``--resume`` takes the
+    settings recorded in ``run.json``; options given again must agree.
+    """
+    from otgen.cli import CLIError
+
+    given = {
+        "model": args.model,
+        "data": args.data,
+        "seed": args.seed,
+        "config": _read_config(args.config) if args.config is not None else None,
+        "float64": True if args.float64 else None,
+    }
+    fresh = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
+    fresh["config"] = fresh["config"] or {}
+    fresh["float64"] = bool(fresh["float64"])
+    label = fresh["data"] if fresh["data"] in TOYS else Path(fresh["data"]).stem
+    out = Path(args.out or f"runs/{fresh['model']}-{label}")
+    settings = fresh
+    if args.resume:
+        saved = _read_run(out)
+        if saved is not None:
+            settings = dict(saved["settings"])
+            differ = [
+                f"--{k} {v!r} (the run has {settings.get(k)!r})"
+                for k, v in given.items()
+                if v is not None and v != settings.get(k)
+            ]
+            if differ:
+                raise CLIError(
+                    f"--resume: options differ from the run in {out}/run.json: "
+                    f"{', '.join(differ)}; drop them to resume that run, or start a "
+                    "new run with another --out (or --overwrite)"
+                )
+    conf_steps = settings["config"].get("steps")
+    steps = args.steps or (settings.get("steps") if args.resume else None)
+    steps = steps or conf_steps or DEFAULT_STEPS
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise CLIError(f"--config: steps must be an integer >= 1 (got {steps!r})")
+    settings["steps"] = steps
+    return settings, out
+
+
+def _prepare_out(out: Path, *, resume: bool, overwrite: bool):
+    """Lock ``out`` and make it ready for the run; returns the held lock.
+
+    Raises CLIError, before any training, when ``out`` is not a writable
+    directory, is in use, has something in the way of a run file, or holds a
+    previous run (without ``--overwrite`` or ``--resume``).
+    """
+    from otgen.cli import CLIError, writable_dir
+    from otgen.models.report import RunDirectoryError, RunLock, remove_temporary_files
+
+    writable_dir(out)
+    try:
+        lock = RunLock(out).acquire()
+    except RunDirectoryError as err:
+        raise CLIError(f"--out {err}") from err
+    except OSError as err:
+        raise CLIError(f"--out {out}: cannot lock it ({err.strerror})") from err
+    try:
+        remove_temporary_files(out)
+        remove_temporary_files(out / "checkpoint")
+        ckpt = out / "checkpoint"
+        if ckpt.exists() and not ckpt.is_dir():
+            raise CLIError(
+                f"--out {out}: {ckpt} is a file, in the way of the checkpoint "
+                "directory; move it away or pass another --out"
+            )
+        for name in RUN_FILES:
+            if name != "checkpoint" and (out / name).is_dir():
+                raise CLIError(
+                    f"--out {out}: {out / name} is a directory, in the way of a "
+                    "file of the run; move it away or pass another --out"
+                )
+        old = [name for name in RUN_FILES if (out / name).exists()]
+        if resume:
+            if not (ckpt / "config.json").is_file():
+                raise CLIError(
+                    f"--resume: {out} has no checkpoint to resume ({ckpt} is "
+                    "missing); start a new run without --resume"
+                )
+        elif old and not overwrite:
+            raise CLIError(
+                f"--out {out} holds a previous run ({', '.join(old)}); pass "
+                "--overwrite to replace it, --resume to continue it, or another --out"
+            )
+        elif old:
+            extra = sorted(
+                p.name for p in ckpt.glob("*") if p.name not in _CHECKPOINT_FILES
+            )
+            if extra:
+                raise CLIError(
+                    f"--overwrite: {ckpt} holds files otgen did not write "
+                    f"({', '.join(extra)}); move them away first"
+                )
+            if ckpt.exists():
+                shutil.rmtree(ckpt)
+            for name in old:
+                if name != "checkpoint":
+                    (out / name).unlink(missing_ok=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Keep the lines of the training log up to ``step`` (a resumed checkpoint)."""
+    if not log.is_file():
+        return
+    kept = []
+    for line in log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash
+        if isinstance(entry, dict) and entry.get("step", step + 1) <= step:
+            kept.append(line)
+    _atomic_json_lines(log, kept)
+
+
+def _atomic_json_lines(path: Path, lines: list[str]) -> None:
+    from otgen.models.report import atomic_write_text
+
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+
+class _Stop:
+    """SIGINT / SIGTERM handlers that ask training to stop between two steps.
+
+    A second signal raises KeyboardInterrupt at once.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _Stop:
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: no handlers
+                break
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``otgen train``; returns the exit status."""
-    from otgen.cli import CLIError
-    from otgen.models.metrics import evaluate
-    from otgen.models.plots import (
-        plot_codes,
-        plot_curves,
-        plot_reconstructions,
-        plot_samples,
-    )
+    from otgen.cli import CLIError, one_line
     from otgen.models.presets import build
-    from otgen.models.report import write_report
-    from otgen.models.train import Trainer, TrainingError
+    from otgen.models.train import Trainer
 
     t_start = time.perf_counter()
-    conf = _read_config(args.config)
-    steps = args.steps or conf.get("steps", DEFAULT_STEPS)
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise CLIError(f"--config: steps must be an integer >= 1 (got {steps!r})")
-    train, held_a, held_b, toy = _load_data(args.data, args.seed)
-    data_label = args.data if toy is not None else Path(args.data).stem
-    out = Path(args.out or f"runs/{args.model}-{data_label}")
-    key = args.model.replace("-", "_")
+    settings, out = _settings(args)
+    dtype = torch.float64 if settings["float64"] else torch.float32
+    train, held_a, held_b, toy = _load_data(settings["data"], settings["seed"], dtype)
+    conf = settings["config"]
+    key = settings["model"].replace("-", "_")
     recipe = TOY_RECIPES.get(key, {}) if toy is not None else {}
-    model_opts = {"seed": args.seed, **recipe, **conf.get("model", {})}
+    model_opts = {"seed": settings["seed"], **recipe, **conf.get("model", {})}
+    ckpt, log = out / "checkpoint", out / "metrics.jsonl"
     try:
-        model = build(args.model, int(train.shape[1]), **model_opts)
+        model = build(settings["model"], int(train.shape[1]), **model_opts)
         trainer_opts = {
-            "seed": args.seed,
+            "seed": settings["seed"],
             "num_threads": 1,
             "batch_size": min(TOY_TRAINER["batch_size"], int(train.shape[0])),
             **conf.get("trainer", {}),
         }
-        if args.float64:
+        if settings["float64"]:
             trainer_opts["dtype"] = torch.float64
-        out.mkdir(parents=True, exist_ok=True)
-        log = out / "metrics.jsonl"
-        log.unlink(missing_ok=True)
         trainer = Trainer(
             model, train, log_path=log, progress=not args.quiet, **trainer_opts
         )
     except TypeError as err:
-        raise CLIError(f"--config: {err}") from err
-    except OSError as err:
-        raise CLIError(f"--out {out}: {err}") from err
-    t0 = time.perf_counter()
+        raise CLIError(f"--config: {one_line(err)}") from err
+    except (MemoryError, RuntimeError) as err:
+        raise CLIError(
+            f"--config: cannot build the model ({one_line(err)}); use smaller "
+            "hidden widths or dimensions"
+        ) from err
+    lock = _prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+    status = {"status": "not started"}  # run.json is written once training starts
     try:
-        trainer.fit(steps)
-    except TrainingError as err:
-        raise CLIError(str(err)) from err
+        if args.resume:
+            try:
+                trainer.load(ckpt)
+            except ValueError as err:
+                raise CLIError(f"--resume: {one_line(err)}") from err
+            if settings["steps"] < trainer.step:
+                raise CLIError(
+                    f"--steps {settings['steps']}: the checkpoint in {ckpt} is "
+                    f"already at step {trainer.step}; pass --steps {trainer.step} "
+                    "or more (the total number of steps)"
+                )
+            _truncate_log(log, trainer.step)
+            for name in REPORT_FILES:  # they describe an earlier step
+                (out / name).unlink(missing_ok=True)
+        status["status"] = "running"
+        data = (train, held_a, held_b)
+        return _train_and_report(
+            args, settings, out, trainer, status, t_start, toy, data
+        )
+    except BaseException as err:
+        if status["status"] in ("running", "evaluating"):
+            status["status"] = f"stopped: {type(err).__name__}"
+        raise
+    finally:
+        if status["status"] != "not started":
+            _write_run(out, settings, status)
+        lock.release()
+
+
+def _write_run(out: Path, settings: dict, status: dict) -> None:
+    record = {
+        "settings": settings,
+        **status,
+        "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+    }
+    _atomic_json(out / "run.json", record)
+
+
+def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
+    from otgen.cli import CLIError
+    from otgen.models.metrics import evaluate
+    from otgen.models.report import write_report
+    from otgen.models.train import TrainingError
+
+    train, held_a, held_b = data
+    steps, ckpt, every = settings["steps"], out / "checkpoint", args.checkpoint_every
+    _write_run(out, settings, status)
+    todo = max(steps - trainer.step, 0)
+
+    def callback(tr) -> bool:
+        if every and tr.step % every == 0 and tr.step < steps:
+            tr.save(ckpt)
+        return stop.signum is not None
+
+    t0 = time.perf_counter()
+    with _Stop() as stop:
+        try:
+            trainer.fit(todo, callback=callback)
+        except TrainingError as err:
+            status["status"] = f"failed: {err}"
+            last = f" (the last checkpoint is in {ckpt})" if ckpt.is_dir() else ""
+            raise CLIError(f"{err}{last}") from err
+        except KeyboardInterrupt:
+            status["status"] = "interrupted (no checkpoint of the last steps)"
+            raise
     t_train = time.perf_counter() - t0
-    trainer.save(out / "checkpoint")
+    trainer.save(ckpt)
+    if stop.signum is not None:
+        status.update(status="interrupted", step=trainer.step)
+        print(  # noqa: T201
+            f"otgen: interrupted at step {trainer.step} of {steps}; checkpoint saved "
+            f"to {ckpt}; continue with: otgen train --out {out} --resume",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
+    status.update(status="evaluating", step=trainer.step)
+    model = trainer.model
     t0 = time.perf_counter()
     metrics = evaluate(
         model,
         held_a,
         held_b,
-        seed=args.seed,
+        seed=settings["seed"],
         lam=trainer.schedule(trainer.step),
         centers=None if toy is None else toy.centers,
         sigma=None if toy is None else toy.sigma,
     )
     t_eval = time.perf_counter() - t0
-    figures = _figures(
-        model,
-        held_a,
-        trainer,
-        out,
-        args.seed,
-        plot_samples,
-        plot_codes,
-        plot_reconstructions,
-        plot_curves,
-    )
-    settings = {
+    figures = _figures(model, held_a, trainer, out, settings["seed"])
+    data_label = settings["data"] if toy is not None else Path(settings["data"]).stem
+    report_settings = {
         "model": model.config,
         "trainer": trainer.options,
         "steps": steps,
-        "data": args.data if toy is None else f"{toy.name}: {toy.definition}",
+        "data": settings["data"] if toy is None else f"{toy.name}: {toy.definition}",
         "n_train": int(train.shape[0]),
         "n_held_out": int(held_a.shape[0]),
     }
@@ -232,45 +561,47 @@ def run(args: argparse.Namespace) -> int:
     }
     report = write_report(
         out,
-        title=f"otgen train: {args.model} on {data_label}",
+        title=f"otgen train: {settings['model']} on {data_label}",
         metrics=metrics,
-        settings=settings,
+        settings=report_settings,
         figures=figures,
         timings=timings,
     )
+    status.update(status="finished", step=trainer.step)
     ratio = metrics.get("w2_ratio")
     tail = f"; W2 ratio to the noise floor {ratio:.3f}" if ratio is not None else ""
     print(f"report written to {report}{tail}")  # noqa: T201
     return 0
 
 
-def _figures(
-    model,
-    held,
-    trainer,
-    out,
-    seed,
-    plot_samples,
-    plot_codes,
-    plot_reconstructions,
-    plot_curves,
-):
+def _figures(model, held, trainer, out: Path, seed: int) -> dict[str, Path]:
+    """The run's figures, each written atomically; name -> path."""
     from otgen.models.autoencoder import PenalisedAutoEncoder
+    from otgen.models.plots import (
+        plot_codes,
+        plot_curves,
+        plot_reconstructions,
+        plot_samples,
+    )
+    from otgen.models.report import atomic_write
+
+    def save(name, plot, *tensors) -> Path:
+        return atomic_write(out / name, lambda tmp: plot(*tensors, tmp))
 
     g = torch.Generator(device=model.device).manual_seed(seed)
     figs = {}
     x = held.to(model.device, model.dtype)
     with torch.no_grad():
         gen = model.generate(x.shape[0], generator=g)
-        figs["data vs generated"] = plot_samples(x, gen, out / "samples.png")
+        figs["data vs generated"] = save("samples.png", plot_samples, x, gen)
         if isinstance(model, PenalisedAutoEncoder):
             enc = model.encode(x, generator=g)
             zp = model.prior.sample(
                 x.shape[0], generator=g, dtype=x.dtype, device=x.device
             )
-            figs["codes vs prior"] = plot_codes(enc.z, zp, out / "codes.png")
-            figs["reconstructions"] = plot_reconstructions(
-                x, model.decode(enc.z), out / "reconstructions.png"
+            figs["codes vs prior"] = save("codes.png", plot_codes, enc.z, zp)
+            figs["reconstructions"] = save(
+                "reconstructions.png", plot_reconstructions, x, model.decode(enc.z)
             )
-    figs["training curves"] = plot_curves(trainer.history, out / "curves.png")
+    figs["training curves"] = save("curves.png", plot_curves, trainer.history)
     return figs

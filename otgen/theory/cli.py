@@ -73,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks; return 0 if all pass, 1 otherwise."""
     from tqdm import tqdm
 
-    from otgen.cli import CLIError
+    from otgen.cli import CLIError, writable_dir
     from otgen.theory.report import format_table, write_report
 
+    writable_dir(args.out, what="the report")  # before the checks run, not after
     requested = args.items if args.items is not None else list(CHECKS)
     items = [num for num in requested if not CHECKS[num].missing()]
     not_run = [
