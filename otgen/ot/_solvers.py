@@ -14,7 +14,13 @@ import numpy as np
 
 from otgen._imports import quiet_import
 
-__all__ = ["Solution", "network_simplex", "assignment", "fill_zero_weight_duals"]
+__all__ = [
+    "Solution",
+    "network_simplex",
+    "sparse_simplex",
+    "assignment",
+    "fill_zero_weight_duals",
+]
 
 # POT's network simplex counts iterations in a uint64; this cap is never reached
 # by a terminating run (see ANCHORS.md: POT's own default of 1e5 stops early).
@@ -34,6 +40,7 @@ class Solution:
     solver: str
     converged: bool
     n_iter: int | None = None
+    max_violation: float | None = None  # over all pairs, where the solver knows it
 
 
 def fill_zero_weight_duals(
@@ -51,44 +58,110 @@ def fill_zero_weight_duals(
         g[zb] = (C[:, zb] - f[:, None]).min(axis=0)
 
 
-def network_simplex(
-    a: np.ndarray, b: np.ndarray, C: np.ndarray, max_iter: int | None = None
-) -> Solution:
-    """Solve by POT's C++ network simplex (any weights, n != m)."""
-    emd_c = quiet_import("ot.lp.emd_wrap").emd_c
-    cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
-    # Equal masses to the last bit, as the C++ requires; the same arithmetic as
-    # POT's emd2, so both hand the solver identical bits (same pivots).
-    b = b * a.sum() / b.sum()
-    C = np.ascontiguousarray(C, dtype=np.float64)
-    # The C++ solver reports a 1 x 1 problem (after it drops zero weights) with
-    # a negative cost as infeasible; a constant shift changes neither the plan
-    # nor the certificate (f shifts by the same constant).
-    shift = min(float(C.min()), 0.0)
-    Cs = C - shift if shift < 0 else C
-    G, _, f, g, code = emd_c(a, b, Cs, cap, 1, None, None)
+def _normalise(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    r"""Unit masses and costs in [-1, 1]: POT's simplex has absolute tolerances.
+
+    Returns ``a / mass``, ``b`` scaled to the same mass to the last bit (as the
+    C++ requires), the mass, the cost scale :math:`\max |c|` (1 if all zero)
+    and a shift making the costs non-negative (see ``network_simplex``).
+    """
+    mass = float(a.sum())
+    an = a / mass
+    bn = b / float(b.sum())
+    bn = bn * an.sum() / bn.sum()
+    scale = float(np.abs(c).max(initial=0.0))
+    scale = scale if scale > 0 else 1.0
+    return an, bn, mass, scale, min(float(c.min(initial=0.0)), 0.0)
+
+
+def _check_code(code: int, cap: int) -> bool:
     if code in (0, 2):  # infeasible or unbounded: impossible after validation
         raise RuntimeError(
             f"the network simplex reported an infeasible or unbounded problem "
             f"(code {code}); please report this with the input that caused it."
         )
-    converged = code == 1
-    if not converged:
+    if code != 1:
         warnings.warn(
             f"the network simplex stopped at max_iter={cap} before optimality: the "
             "plan and value are not optimal (converged=False). Increase max_iter "
             "or leave it as None (no cap).",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
+    return code == 1
+
+
+def network_simplex(
+    a: np.ndarray, b: np.ndarray, C: np.ndarray, max_iter: int | None = None
+) -> Solution:
+    r"""Solve by POT's C++ network simplex (any weights, n != m).
+
+    The costs are divided by :math:`\max |C|` and the weights by their mass
+    before the call, and the potentials and plan scaled back: POT's
+    tolerances are absolute, so this makes the solver scale-equivariant.
+    """
+    emd_c = quiet_import("ot.lp.emd_wrap").emd_c
+    cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    an, bn, mass, scale, shift = _normalise(a, b, C)
+    # The C++ solver reports a 1 x 1 problem (after it drops zero weights) with
+    # a negative cost as infeasible; a constant shift changes neither the plan
+    # nor the certificate (f shifts by the same constant).
+    Cs = (C - shift) / scale
+    G, _, f, g, code = emd_c(an, bn, Cs, cap, 1, None, None)
+    converged = _check_code(code, cap)
     # A boolean mask first: 15-20x faster than np.nonzero on the float matrix.
     idx = np.flatnonzero(G != 0)
     rows, cols = np.divmod(idx, G.shape[1])
-    vals = G.ravel()[idx]
-    f, g = np.array(f, dtype=np.float64) + shift, np.array(g, dtype=np.float64)
+    vals = G.ravel()[idx] * mass
+    f = np.array(f, dtype=np.float64) * scale + shift
+    g = np.array(g, dtype=np.float64) * scale
     fill_zero_weight_duals(a, b, C, f, g)
     value = float(np.dot(vals, C[rows, cols]))
     return Solution(rows, cols, vals, f, g, value, "network_simplex", converged)
+
+
+def sparse_simplex(
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    c: np.ndarray,
+    max_iter: int | None = None,
+) -> Solution | None:
+    """The network simplex on the pairs (rows[k], cols[k]) only.
+
+    None if no plan is supported on those pairs. Normalised as
+    :func:`network_simplex`; the potentials are those of the sparse problem.
+    """
+    emd_c_sparse = quiet_import("ot.lp.emd_wrap").emd_c_sparse
+    cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
+    an, bn, mass, scale, shift = _normalise(a, b, c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # POT warns on infeasible supports
+        fs, ft, fv, _, f, g, code = emd_c_sparse(
+            an,
+            bn,
+            rows.astype(np.uint64),
+            cols.astype(np.uint64),
+            (c - shift) / scale,
+            cap,
+        )
+    if code == 0:
+        return None
+    converged = _check_code(code, cap)
+    r, k = fs.astype(np.int64), ft.astype(np.int64)
+    keep = fv != 0
+    r, k, vals = r[keep], k[keep], fv[keep] * mass
+    f = np.array(f, dtype=np.float64) * scale + shift
+    g = np.array(g, dtype=np.float64) * scale
+    key = rows.astype(np.int64) * b.size + cols
+    order = np.argsort(key)
+    at = order[np.searchsorted(key[order], r * b.size + k)]
+    value = float(np.dot(vals, c[at]))
+    return Solution(r, k, vals, f, g, value, "network_simplex", converged)
 
 
 def _assignment_duals(

@@ -7,13 +7,21 @@ Solves the Kantorovich linear program
     \sum_{ij} P_{ij} C_{ij}
     = \max_{f_i + g_j \le C_{ij}} \langle a, f\rangle + \langle b, g\rangle,
 
-with three solvers behind one result type: POT's C++ network simplex (general
+with four solvers behind one result type: POT's C++ network simplex (general
 weights, :math:`n \ne m`), SciPy's Jonker-Volgenant assignment (:math:`n = m`,
-uniform weights) and the sorted closed form on the line.
+uniform weights), the sorted closed form on the line, and a certified
+multiscale solver for point clouds that never forms the n x m matrix
+(:mod:`otgen.ot._exact_multiscale`).
+
+Every result carries a certificate: dual potentials with
+:math:`f_i + g_j \le C_{ij}` up to ``max_dual_violation`` and a duality gap.
+Both are judged relative to the cost scale (the largest cost the solver saw);
+a result whose certificate fails is never ``converged=True``.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -28,17 +36,33 @@ from otgen._validation import (
     check_same_mass,
     check_weights,
 )
-from otgen.ot._solvers import Solution, assignment, network_simplex
+from otgen.ot._exact_multiscale import multiscale_exact, pair_costs
+from otgen.ot._solvers import (
+    Solution,
+    assignment,
+    fill_zero_weight_duals,
+    network_simplex,
+    sparse_simplex,
+)
 from otgen.ot.costs import Cost, CostLike, resolve_cost
 from otgen.ot.onedim import is_uniform, sorted_1d, sorted_1d_value
 from otgen.ot.result import OTResult, TransportPlan
 
 __all__ = ["emd", "exact_ot", "wasserstein"]
 
-Solver = Literal["auto", "network_simplex", "assignment", "sorted_1d"]
-_SOLVERS = ("auto", "network_simplex", "assignment", "sorted_1d")
+Solver = Literal["auto", "network_simplex", "assignment", "sorted_1d", "multiscale"]
+_SOLVERS = ("auto", "network_simplex", "assignment", "sorted_1d", "multiscale")
 _GIVEN = "given matrix C"
 _MAX_CHECK = 4_000_000  # pairs up to which the certificate is checked on the line
+# 'auto' rules, measured by benchmarks/bench_exact.py (benchmarks/README.md).
+MULTISCALE_MIN_PAIRS = 4_000_000  # sqeuclidean, d = 2, 3: multiscale from here
+DENSE_MAX_PAIRS = 250_000_000  # dense solvers: C, POT's copy and plan (6 GB)
+ASSIGNMENT_MAX_N = 1500  # uniform n = m in d >= ASSIGNMENT_MIN_D: SciPy's LSA
+ASSIGNMENT_MIN_D = 8
+# Entries above this multiple of the typical cost are solved as forbidden and
+# checked by the certificate: POT's simplex loses the others' digits next to
+# them (its artificial costs scale with the largest entry).
+_HUGE = 1e8
 
 
 def _np64(t: torch.Tensor) -> np.ndarray:
@@ -59,6 +83,54 @@ def _max_violation(f: np.ndarray, g: np.ndarray, C: np.ndarray) -> float:
     return worst
 
 
+def _frame(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> tuple[np.ndarray, float]:
+    """Centre and diagonal D of the pooled bounding box; D^p is the cost scale.
+
+    Named costs are solved on ``(x - centre) / D`` (every cost at most 1) and
+    scaled back by :math:`D^p`: no overflow or underflow of the costs, and
+    values scale-equivariant.
+    """
+    lo = torch.minimum(x.detach().amin(0), y.detach().amin(0)).double().cpu()
+    hi = torch.maximum(x.detach().amax(0), y.detach().amax(0)).double().cpu()
+    lo, hi = lo.numpy(), hi.numpy()
+    centre = 0.5 * lo + 0.5 * hi
+    half = 0.5 * hi - 0.5 * lo  # no overflow for coordinates near the float max
+    top = float(half.max(initial=0.0))
+    log_d = np.log(2.0 * top) + 0.5 * np.log(((half / top) ** 2).sum()) if top else 0.0
+    if log_d * cost.p >= 709.0:  # D^p would overflow float64
+        raise ValueError(
+            f"the transport cost overflows float64: the points span about "
+            f"e^{log_d:.0f} (bounding-box diagonal), and costs reach e^"
+            f"{log_d * cost.p:.0f}; rescale x and y (the transport cost scales by "
+            "s^p for points scaled by s)."
+        )
+    D = 2.0 * top * float(np.sqrt(((half / top) ** 2).sum())) if top else 1.0
+    return centre, (D if D > 0 else 1.0)
+
+
+def _choose(n: int, m: int, d: int, cost: Cost, uniform_square: bool) -> str:
+    """The solver ``'auto'`` runs for point clouds (rules measured on this CPU).
+
+    - d = 1 and a cost :math:`|x - y|^p`: the sorted closed form.
+    - squared Euclidean cost in d = 2 or 3 from ``MULTISCALE_MIN_PAIRS`` pairs,
+      or any named cost past ``DENSE_MAX_PAIRS`` (the dense matrix would not
+      fit): the multiscale solver.
+    - uniform weights, n = m <= ``ASSIGNMENT_MAX_N`` and d >= ``ASSIGNMENT_MIN_D``:
+      SciPy's assignment (faster there, benchmarks/README.md).
+    - otherwise the dense network simplex.
+    """
+    if d == 1 and cost.fn is None:
+        return "sorted_1d"
+    if cost.fn is None and (
+        n * m > DENSE_MAX_PAIRS
+        or (cost.is_sqeuclidean and 2 <= d <= 3 and n * m >= MULTISCALE_MIN_PAIRS)
+    ):
+        return "multiscale"
+    if uniform_square and n <= ASSIGNMENT_MAX_N and d >= ASSIGNMENT_MIN_D:
+        return "assignment"
+    return "network_simplex"
+
+
 def _solve_matrix(
     a: np.ndarray, b: np.ndarray, C: np.ndarray, solver: str, max_iter: int | None
 ) -> Solution:
@@ -71,14 +143,65 @@ def _solve_matrix(
                 f"m={m}, uniform a: {is_uniform(a)}, uniform b: {is_uniform(b)}); "
                 "use solver='network_simplex' or 'auto'."
             )
-        sol = assignment(C, max_iter)
+        scale = float(np.abs(C).max(initial=0.0)) or 1.0
+        sol = assignment(C / scale, max_iter)
         mass = float(a.sum())
         sol.vals *= mass
-        sol.value *= mass
+        sol.f, sol.g = sol.f * scale, sol.g * scale
+        sol.value = float(np.dot(sol.vals, C[sol.rows, sol.cols]))
         return sol
-    # 'auto' and 'network_simplex': the simplex is faster on geometric costs at
-    # every size measured (benchmarks/bench_exact.py, ANCHORS.md).
     return network_simplex(a, b, C, max_iter)
+
+
+def _solve_masked(
+    a: np.ndarray, b: np.ndarray, C: np.ndarray, allowed: np.ndarray, max_iter
+) -> Solution:
+    """Exact OT on the ``allowed`` pairs only (forbidden or huge entries)."""
+    rows, cols = np.nonzero(allowed)
+    sol = sparse_simplex(a, b, rows, cols, C[rows, cols], max_iter)
+    if sol is None:
+        raise ValueError(
+            "no transport plan avoids the forbidden pairs (C = inf): some mass "
+            "of a cannot reach b through the allowed pairs; allow more pairs."
+        )
+    # Potentials of points without mass: c-transforms over the allowed pairs.
+    Cm = np.where(allowed, C, np.inf)
+    fill_zero_weight_duals(a, b, Cm, sol.f, sol.g)
+    return sol
+
+
+def _certify(
+    sol: Solution,
+    a64: np.ndarray,
+    b64: np.ndarray,
+    viol: float | None,
+    scale: float,
+    tol: float,
+) -> tuple[float, bool]:
+    """Duality gap, and whether the certificate holds relative to ``scale``.
+
+    ``scale`` is the largest cost the solver saw: the violation and the gap
+    are judged against ``tol * scale`` (times the mass for the gap).
+    """
+    # b at a's mass, as the solvers see it: weights given in float32 differ in
+    # mass by rounding, which would otherwise enter the gap times the
+    # potentials' arbitrary constant.
+    mass = float(a64.sum())
+    b_eq = b64 * (mass / float(b64.sum()))
+    gap = abs(sol.value - (float(a64 @ sol.f) + float(b_eq @ sol.g)))
+    ok = gap <= tol * scale * max(mass, 1.0) and (viol is None or viol <= tol * scale)
+    if sol.converged and not ok:
+        warnings.warn(
+            f"the {sol.solver} result fails its own certificate (largest dual "
+            f"violation {viol if viol is not None else 0.0:.3g}, duality gap "
+            f"{gap:.3g}, against {tol:g} x the cost scale {scale:.3g}): the value "
+            "may not be optimal (converged=False). This happens when costs span "
+            "more than about 12 orders of magnitude; rescale them, or mark "
+            "forbidden pairs with inf in emd().",
+            UserWarning,
+            stacklevel=4,
+        )
+    return gap, sol.converged and ok
 
 
 def _finish(
@@ -93,18 +216,31 @@ def _finish(
     cost: Cost,
     as_torch: bool,
     cost_name: str,
+    tol: float,
+    allowed: np.ndarray | None = None,
+    stats: Any = None,
+    frame: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> OTResult:
     like = a
     dtype, device = like.dtype, like.device
     a64, b64 = _np64(a), _np64(b)
-    gap = abs(sol.value - (float(a64 @ sol.f) + float(b64 @ sol.g)))
-    viol = None
-    if C64 is not None:
-        viol = _max_violation(sol.f, sol.g, C64)
-    elif x is not None and x.shape[0] * y.shape[0] <= _MAX_CHECK and cost.fn is None:
-        xs, ys = _np64(x)[:, 0], _np64(y)[:, 0]
-        Cl = np.abs(xs[:, None] - ys[None, :]) ** cost.p
-        viol = _max_violation(sol.f, sol.g, Cl)
+    viol = sol.max_violation
+    scale = None
+    if frame is not None:
+        # The value from coordinate differences on the plan's support: exact
+        # for identical inputs, no cancellation in |x|^2 + |y|^2 - 2<x, y>.
+        # ``frame``: the normalised points and the cost unit D^p.
+        xn, yn, unit = frame
+        pc = pair_costs(xn, yn, sol.rows, sol.cols, cost)
+        sol.value = float(np.dot(sol.vals, pc)) * unit
+        scale = unit
+    if viol is None and C64 is not None:
+        Cv = C64 if allowed is None else np.where(allowed, C64, np.inf)
+        viol = _max_violation(sol.f, sol.g, Cv)
+        if scale is None:
+            scale = float(np.abs(C64[allowed] if allowed is not None else C64).max())
+    scale = scale if scale else 1.0
+    gap, converged = _certify(sol, a64, b64, viol, scale, tol)
     if as_torch:
         rows = torch.from_numpy(np.asarray(sol.rows, dtype=np.int64)).to(device)
         cols = torch.from_numpy(np.asarray(sol.cols, dtype=np.int64)).to(device)
@@ -139,19 +275,66 @@ def _finish(
         desc += f" (= W_{cost.p:g}^{cost.p:g})" if cost.p == 2 else " (= W_1)"
     elif cost.fn is None:
         desc += f" (= W_{cost.p:g}^{cost.p:g} for the {cost.q:g}-norm)"
+    extra = {"cost_scale": scale}
+    if stats is not None:
+        extra.update(
+            levels=stats.levels, violations=stats.violations, seconds=stats.seconds
+        )
     return OTResult(
         value=value,
         plan=plan,
         f=f,
         g=g,
         solver=sol.solver,
-        converged=sol.converged,
+        converged=converged,
         duality_gap=gap,
         max_dual_violation=viol,
         cost=cost_name,
         value_description=desc,
         n_iter=sol.n_iter,
+        rounds=None if stats is None else stats.rounds,
+        n_edges=None if stats is None else stats.edges,
+        extra=extra,
     )
+
+
+def _check_tol(tol: Any) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)):
+        raise ValueError(
+            f"tol must be a number in (0, 1) (got {tol!r}); it is the certificate's "
+            "tolerance relative to the largest cost, e.g. tol=1e-9."
+        )
+    if not 0.0 < float(tol) < 1.0:
+        raise ValueError(
+            f"tol must be in (0, 1) (got {tol!r}); it is the certificate's "
+            "tolerance relative to the largest cost, e.g. tol=1e-9."
+        )
+    return float(tol)
+
+
+def _check_max_iter(max_iter: Any) -> int | None:
+    if max_iter is None:
+        return None
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)):
+        raise ValueError(
+            f"max_iter must be a positive integer or None (got {max_iter!r}); leave "
+            "it as None for no cap."
+        )
+    if max_iter < 1:
+        raise ValueError(
+            f"max_iter must be >= 1 (got {max_iter}); leave it as None for no cap."
+        )
+    return int(max_iter)
+
+
+def _cost_input(C: ArrayLike) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Validate C, allowing +inf (forbidden pairs): (tensor, allowed mask)."""
+    t = C if isinstance(C, torch.Tensor) else torch.as_tensor(np.asarray(C))
+    if t.ndim == 2 and t.is_floating_point() and bool(torch.isposinf(t).any()):
+        allowed = ~torch.isposinf(t).detach().cpu().numpy()
+        Ct = check_cost_matrix(torch.where(torch.isposinf(t), 0.0, t))
+        return torch.where(torch.from_numpy(allowed).to(t.device), Ct, t), allowed
+    return check_cost_matrix(C), None
 
 
 def emd(
@@ -161,6 +344,7 @@ def emd(
     *,
     solver: Solver = "auto",
     max_iter: int | None = None,
+    tol: float = 1e-9,
 ) -> OTResult:
     r"""Exact OT for a given cost matrix (the earth mover's problem).
 
@@ -172,7 +356,11 @@ def emd(
     a, b : array or Tensor, shape (n,) and (m,), or None
         Non-negative weights of equal total mass; None means uniform (1/n).
     C : array or Tensor, shape (n, m)
-        Finite cost matrix (any sign).
+        Cost matrix (any sign). ``+inf`` marks a forbidden pair: no mass moves
+        along it (a ``ValueError`` if no plan avoids the forbidden pairs).
+        Entries more than 1e8 times the typical cost are handled the same way
+        and then checked by the certificate, so that they cannot cost the
+        other entries their digits.
     solver : {"auto", "network_simplex", "assignment"}, default="auto"
         ``"auto"`` runs the network simplex, which is faster than the
         assignment solver on every geometric workload measured
@@ -181,6 +369,10 @@ def emd(
     max_iter : int, optional
         Iteration cap of the solver; None means no cap. A reached cap gives a
         ``UserWarning`` and ``converged=False``.
+    tol : float, default=1e-9
+        Certificate tolerance relative to the largest (allowed) cost: the
+        result is ``converged`` only if the largest dual violation and the
+        duality gap are at most ``tol`` times that cost.
 
     Returns
     -------
@@ -193,13 +385,15 @@ def emd(
     Raises
     ------
     ValueError
-        On non-finite entries, negative weights, unequal masses, or shapes
-        that do not match.
+        On NaN or -inf entries, negative weights, unequal masses, shapes that
+        do not match, or forbidden pairs that leave no feasible plan.
 
-    References
-    ----------
-    .. [1] N. Bonneel, M. van de Panne, S. Paris, W. Heidrich. Displacement
-       interpolation using Lagrangian mass transport. ACM TOG 2011.
+    Notes
+    -----
+    The costs are divided by their largest magnitude and the weights by their
+    mass before the solver runs (POT's network simplex has absolute
+    tolerances), so ``emd(a, b, s * C).value == s * emd(a, b, C).value`` for
+    every s > 0 :cite:`bonneel2011displacement`.
 
     Examples
     --------
@@ -207,16 +401,28 @@ def emd(
     >>> r = emd(None, None, np.array([[0.0, 1.0], [1.0, 0.0]]))
     >>> r.value, r.plan.nnz
     (0.0, 2)
+    >>> float(emd(None, None, np.array([[0.0, np.inf], [1.0, 5.0]])).value)
+    2.5
     """
     as_torch = is_torch(a, b, C)
-    Ct = check_cost_matrix(C)
+    Ct, allowed = _cost_input(C)
     n, m = Ct.shape
     ta = check_weights(a, n, "a", Ct)
     tb = check_weights(b, m, "b", Ct)
     check_same_mass(ta, tb)
     check_choice(solver, "solver", _SOLVERS[:3])
+    tol = _check_tol(tol)
+    max_iter = _check_max_iter(max_iter)
     C64 = _np64(Ct)
-    sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
+    finite = C64[allowed] if allowed is not None else C64
+    typical = float(np.median(np.abs(finite))) if finite.size else 0.0
+    if typical > 0 and float(np.abs(finite).max()) > _HUGE * typical:
+        huge = np.abs(C64) > _HUGE * typical
+        allowed = ~huge if allowed is None else allowed & ~huge
+    if allowed is not None:
+        sol = _solve_masked(_np64(ta), _np64(tb), C64, allowed, max_iter)
+    else:
+        sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
     return _finish(
         sol,
         a=ta,
@@ -228,6 +434,8 @@ def emd(
         cost=Cost(),
         as_torch=as_torch,
         cost_name=_GIVEN,
+        tol=tol,
+        allowed=allowed,
     )
 
 
@@ -242,6 +450,8 @@ def exact_ot(
     q: float = 2.0,
     solver: Solver = "auto",
     max_iter: int | None = None,
+    tol: float = 1e-9,
+    progress: bool | None = None,
 ) -> OTResult:
     r"""Exact OT between two weighted point clouds.
 
@@ -262,33 +472,60 @@ def exact_ot(
         matrix.
     p, q : float, optional
         Power and norm for ``cost="minkowski"``.
-    solver : {"auto", "network_simplex", "assignment", "sorted_1d"}
-        ``"auto"``: the sorted closed form when d = 1 and the cost is
-        :math:`|x - y|^p` (O((n + m) log(n + m)), no cost matrix), else the
-        network simplex.
+    solver : {"auto", "network_simplex", "assignment", "sorted_1d", "multiscale"}
+        ``"multiscale"`` never forms the n x m matrix: coarse-to-fine column
+        generation on POT's sparse network simplex, certified by exact
+        c-transforms over all pairs (:mod:`otgen.ot._exact_multiscale`); O(n
+        log n) memory and, for the squared Euclidean cost in d <= 3, about
+        O(n log n) work per round (other costs and dimensions: O(nm) per
+        round). ``"auto"`` (the rules, measured on
+        ``benchmarks/bench_exact.py``):
+
+        - the sorted closed form when d = 1 and the cost is :math:`|x - y|^p`;
+        - ``"multiscale"`` for the squared Euclidean cost in d = 2, 3 from
+          ``MULTISCALE_MIN_PAIRS`` = 4e6 pairs (n = m = 2000), and for any named
+          cost past ``DENSE_MAX_PAIRS`` = 2.5e8 pairs (the dense solvers would
+          need more than 6 GB);
+        - SciPy's assignment for uniform n = m <= 1500 in d >= 8;
+        - the dense network simplex otherwise.
     max_iter : int, optional
-        Iteration cap; None means none (see :func:`emd`).
+        Iteration cap (the multiscale solver: network-simplex pivots per
+        solve); None means none (see :func:`emd`).
+    tol : float, default=1e-9
+        Certificate tolerance relative to the cost scale :math:`D^p`, with
+        :math:`D` the diagonal of the pooled bounding box (the largest
+        possible cost). ``converged`` is True only if the largest dual
+        violation over all pairs and the duality gap are within it; the
+        value then exceeds the optimum by at most the violation times the
+        mass.
+    progress : bool, optional
+        A progress bar on standard error for the multiscale solver (one step
+        per level, with the round and violation); None shows it from 1e9
+        pairs.
 
     Returns
     -------
     OTResult
         ``value`` is the transport cost (:math:`W_2^2` for the default cost),
-        with the sparse plan and a certificate. Torch input gives torch output,
-        differentiable in ``x``, ``y``, ``a``, ``b`` (envelope theorem; GPU
-        tensors are solved on the CPU and returned on their device).
+        computed from coordinate differences on the plan's support, with the
+        sparse plan and a certificate (``max_dual_violation``,
+        ``duality_gap``; ``rounds`` and ``n_edges`` for the multiscale
+        solver). Torch input gives torch output, differentiable in ``x``,
+        ``y``, ``a``, ``b`` (envelope theorem; GPU tensors are solved on the
+        CPU and returned on their device).
 
     Raises
     ------
     ValueError
         On NaN/inf, empty input, mismatched dimensions or devices, negative
-        weights, unequal masses, an unknown cost or solver.
+        weights, unequal masses, an unknown cost or solver, or a callable cost
+        with ``solver="multiscale"``.
 
-    References
-    ----------
-    .. [1] N. Bonneel, M. van de Panne, S. Paris, W. Heidrich. Displacement
-       interpolation using Lagrangian mass transport. ACM TOG 2011.
-    .. [2] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
-       and Trends in Machine Learning 11(5-6), 2019.
+    Notes
+    -----
+    Network simplex :cite:`bonneel2011displacement`; multiscale column
+    generation after :cite:`schmitzer2016sparse` and
+    :cite:`gerber2017multiscale`; background in :cite:`peyre2019computational`.
 
     Examples
     --------
@@ -304,46 +541,65 @@ def exact_ot(
     tb = check_weights(b, ty.shape[0], "b", tx)
     check_same_mass(ta, tb)
     check_choice(solver, "solver", _SOLVERS)
+    tol = _check_tol(tol)
+    max_iter = _check_max_iter(max_iter)
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(
+            f"progress must be True, False or None (automatic: from 1e9 pairs), "
+            f"got {progress!r}"
+        )
     c = resolve_cost(cost, p=p, q=q)
-    line = tx.shape[1] == 1 and c.fn is None
+    n, m, d = tx.shape[0], ty.shape[0], tx.shape[1]
+    line = d == 1 and c.fn is None
     if solver == "sorted_1d" and not line:
         raise ValueError(
             f"solver='sorted_1d' needs points on the line and a cost |x - y|^p (got "
             f"dimension {tx.shape[1]}, cost {c.name}); use solver='auto'."
         )
-    if line and solver in ("auto", "sorted_1d"):
-        sol = sorted_1d(_np64(tx)[:, 0], _np64(ty)[:, 0], _np64(ta), _np64(tb), c.p)
-        return _finish(
-            sol,
-            a=ta,
-            b=tb,
-            x=tx,
-            y=ty,
-            C_t=None,
-            C64=None,
-            cost=c,
-            as_torch=as_torch,
-            cost_name=c.name,
+    if solver == "multiscale" and c.fn is not None:
+        raise ValueError(
+            "solver='multiscale' needs a named cost ('sqeuclidean', 'euclidean', "
+            f"'minkowski' or a Cost), got the callable {c.name}; use "
+            "solver='network_simplex' (it builds the matrix)."
         )
-    # A callable cost is differentiated through its matrix; a named cost on the
-    # plan's support only (cheaper), so its matrix is built without a graph.
-    needs_graph = c.fn is not None and torch.is_grad_enabled()
-    with torch.set_grad_enabled(needs_graph):
-        Ct = c.pairwise(tx, ty)
-    C64 = _np64(Ct)
-    sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
-    return _finish(
-        sol,
-        a=ta,
-        b=tb,
-        x=tx,
-        y=ty,
-        C_t=Ct if needs_graph else None,
-        C64=C64,
-        cost=c,
-        as_torch=as_torch,
-        cost_name=c.name,
-    )
+    if solver == "auto":
+        square = n == m and is_uniform(_np64(ta)) and is_uniform(_np64(tb))
+        solver = _choose(n, m, d, c, square)
+    common = dict(a=ta, b=tb, x=tx, y=ty, cost=c, as_torch=as_torch)
+    common.update(cost_name=c.name, tol=tol)
+    a64, b64 = _np64(ta), _np64(tb)
+    if c.fn is not None:
+        # A callable cost is differentiated through its matrix.
+        with torch.set_grad_enabled(torch.is_grad_enabled()):
+            Ct = c.pairwise(tx, ty)
+        sol = _solve_matrix(a64, b64, _np64(Ct), solver, max_iter)
+        return _finish(sol, C_t=Ct, C64=_np64(Ct), **common)
+    # Named costs: solved on normalised points (every cost <= 1), scaled back;
+    # differentiated on the plan's support only (envelope theorem).
+    centre, D = _frame(tx, ty, c)
+    unit = D**c.p
+    xn, yn = (_np64(tx) - centre) / D, (_np64(ty) - centre) / D
+    common["frame"] = (xn, yn, unit)
+    stats, C64 = None, None
+    if line and solver == "sorted_1d":
+        sol = sorted_1d(xn[:, 0], yn[:, 0], a64, b64, c.p)
+    elif solver == "multiscale":
+        show = n * m >= 10**9 if progress is None else progress
+        sol, stats = multiscale_exact(
+            xn, yn, a64, b64, c, tol=tol, max_iter=max_iter, progress=show
+        )
+    else:
+        C64 = pair_costs(xn, yn, *np.divmod(np.arange(n * m), m), c).reshape(n, m)
+        sol = _solve_matrix(a64, b64, C64, solver, max_iter)
+    if sol.max_violation is None and (C64 is not None or n * m <= _MAX_CHECK):
+        if C64 is None:  # the line: the certificate is checked up to 4e6 pairs
+            C64 = pair_costs(xn, yn, *np.divmod(np.arange(n * m), m), c)
+            C64 = C64.reshape(n, m)
+        sol.max_violation = _max_violation(sol.f, sol.g, C64)
+    sol.f, sol.g = sol.f * unit, sol.g * unit
+    if sol.max_violation is not None:
+        sol.max_violation *= unit
+    return _finish(sol, C_t=None, C64=None, stats=stats, **common)
 
 
 def wasserstein(

@@ -88,21 +88,37 @@ class OTResult:
         :math:`\langle a, f\rangle + \langle b, g\rangle` = ``value`` (the
         certificate of optimality).
     solver : str
-        The algorithm that ran: ``"network_simplex"``, ``"assignment"`` or
-        ``"sorted_1d"``.
+        The algorithm that ran: ``"network_simplex"``, ``"assignment"``,
+        ``"sorted_1d"`` or ``"multiscale"``.
     converged : bool
-        False if an iteration cap stopped the solver (a warning was issued).
+        True only if the solver finished and its certificate holds: the
+        largest dual violation and the duality gap are at most ``tol`` times
+        the cost scale (``extra["cost_scale"]``, the largest cost). False (with
+        a warning) if an iteration cap stopped the solver or the certificate
+        failed.
     duality_gap : float
         :math:`|\text{value} - \langle a, f\rangle - \langle b, g\rangle|`.
     max_dual_violation : float or None
-        :math:`\max_{ij}(f_i + g_j - C_{ij})^+`; None where it was not computed
-        (large 1-D problems, where it holds by construction).
+        :math:`\max_{ij}(f_i + g_j - C_{ij})^+` over **all** pairs (the
+        multiscale solver computes it by exact c-transforms, without the
+        matrix); None where it was not computed (large 1-D problems, where it
+        holds by construction). The value exceeds the optimum by at most this
+        times the mass.
     cost : str
         The ground cost.
     value_description : str
         What ``value`` is, in words.
     n_iter : int or None
-        Iterations, where the solver reports them.
+        Iterations, where the solver reports them (the multiscale solver:
+        column-generation rounds at the finest level).
+    rounds : int or None
+        Column-generation rounds at the finest level (multiscale solver).
+    n_edges : int or None
+        Largest number of candidate pairs the multiscale solver held at the
+        finest level (the dense problem has n m).
+    extra : dict
+        Solver details: ``cost_scale``; for the multiscale solver also
+        ``levels``, the violation after each round and the seconds spent.
     """
 
     value: Any
@@ -116,6 +132,8 @@ class OTResult:
     cost: str
     value_description: str
     n_iter: int | None = None
+    rounds: int | None = None
+    n_edges: int | None = None
     extra: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:

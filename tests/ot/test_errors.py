@@ -49,6 +49,9 @@ def test_nonfinite_weights_and_costs():
     with pytest.raises(ValueError, match=r"C must be finite .*index \(0, 1\)"):
         emd(U3, U2, with_nan(C, (0, 1)))
     with pytest.raises(ValueError, match=r"C must be finite"):
+        emd(None, None, torch.tensor([[0.0, float("-inf")]]))
+    # +inf marks a forbidden pair (issue 15): here no plan avoids it.
+    with pytest.raises(ValueError, match=r"no transport plan avoids the forbidden"):
         emd(None, None, torch.tensor([[0.0, float("inf")]]))
 
 
@@ -273,7 +276,7 @@ def test_unknown_choices():
     with pytest.raises(
         ValueError,
         match=r"solver must be one of 'auto', "
-        r"'network_simplex', 'assignment', 'sorted_1d' \(got 'lp'\)",
+        r"'network_simplex', 'assignment', 'sorted_1d', 'multiscale' \(got 'lp'\)",
     ):
         exact_ot(X, Y, solver="lp")
     with pytest.raises(
