@@ -1,5 +1,9 @@
 """``otgen train``: fit a model, evaluate it, write a markdown report.
 
+Also ``otgen check SAMPLES --data TOY``: samples of any generator scored
+against a toy law by the model check of :mod:`otgen.models.check` (exit
+status 0 when indistinguishable from the law, 1 when not).
+
 With no options it trains WAE-MMD on the ``ring8`` toy (8 Gaussians on a ring)
 for the default step budget, then writes ``report.md`` (metrics table and
 figures), ``metrics.json``, ``metrics.jsonl`` (training log) and a checkpoint
@@ -67,7 +71,13 @@ N_TRAIN = 20_000  # toy training set size
 N_EVAL = 1000  # held-out size for each of the two W2 samples
 _HELD_OUT_SEED = 1_000_003  # offset: held-out toy samples never overlap training ones
 DEFAULTS = {"model": "wae-mmd", "data": "ring8", "seed": 0}
-FIGURES = ("samples.png", "codes.png", "reconstructions.png", "curves.png")
+FIGURES = (
+    "samples.png",
+    "codes.png",
+    "reconstructions.png",
+    "curves.png",
+    "check.png",
+)
 REPORT_FILES = ("report.md", "metrics.json", *FIGURES)
 # Every file a run writes to --out; "checkpoint" is a directory.
 RUN_FILES = ("run.json", "metrics.jsonl", "checkpoint", *REPORT_FILES)
@@ -165,6 +175,122 @@ def register(subparsers: Any) -> None:
     from otgen.models.compare import register as register_compare
 
     register_compare(subparsers)
+    _register_check(subparsers)
+
+
+def _level(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1) (got {text!r})")
+    return v
+
+
+def _register_check(subparsers: Any) -> None:
+    from otgen.models.check import DEFAULT_M, DEFAULT_REPLICATES, LEVEL
+
+    p = subparsers.add_parser(
+        "check",
+        help="test whether samples are indistinguishable from a toy law",
+        description="Score samples of any generator against a toy law: exact W2 "
+        "between m samples and m held-out points of the law, against R replicates "
+        "of the same W2 for fresh samples of the law (the noise floor). Prints the "
+        "z-score, the Monte Carlo p-value and the verdict at the level; exit "
+        "status 0 when the samples are indistinguishable from the law, 1 when "
+        "not, 2 for a usage error.",
+    )
+    p.add_argument("samples", help="a .npy/.csv/.txt file of points, one per row")
+    p.add_argument("--data", required=True, help=f"the toy law ({', '.join(TOYS)})")
+    p.add_argument(
+        "--m",
+        type=positive_int,
+        default=None,
+        help=f"points per sample, drawn from SAMPLES (min(n, {DEFAULT_M}))",
+    )
+    p.add_argument(
+        "--replicates",
+        type=positive_int,
+        default=DEFAULT_REPLICATES,
+        help=f"floor replicates R, at least 1/level - 1 ({DEFAULT_REPLICATES})",
+    )
+    p.add_argument(
+        "--level",
+        type=_level,
+        default=LEVEL,
+        help=f"false-alarm rate of the verdict ({LEVEL:g})",
+    )
+    p.add_argument("--seed", type=_seed, default=0, help="seed of everything (0)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``otgen check``; 0 when indistinguishable from the law, 1 when not."""
+    from otgen.cli import CLIError, load_samples, one_line
+    from otgen.models.check import DEFAULT_M, min_replicates, model_check
+
+    if args.data not in TOYS:
+        raise CLIError(f"--data {args.data}: not a toy; choose from {', '.join(TOYS)}")
+    toy = get_toy(args.data)
+    x = load_samples(args.samples)
+    if x.shape[1] != toy.dim:
+        raise CLIError(
+            f"{args.samples}: points of dimension {x.shape[1]}, but {toy.name} is "
+            f"a law in dimension {toy.dim}; pass points with {toy.dim} columns"
+        )
+    m = min(x.shape[0], DEFAULT_M) if args.m is None else args.m
+    if m > x.shape[0]:
+        raise CLIError(
+            f"--m {m}: {args.samples} holds {x.shape[0]} points; pass --m "
+            f"{x.shape[0]} or fewer, or more samples"
+        )
+    r_min = min_replicates(args.level)
+    if args.replicates < r_min:
+        raise CLIError(
+            f"--replicates {args.replicates}: a test at level {args.level:g} needs "
+            f"at least {r_min} (its smallest p-value is 1/(R + 1): with fewer the "
+            f"check could never fail); pass --replicates {r_min} or more"
+        )
+    try:
+        result = model_check(
+            x,
+            toy,
+            m=m,
+            replicates=args.replicates,
+            level=args.level,
+            seed=args.seed,
+            progress=not (args.quiet or args.json),
+        )
+    except ValueError as err:
+        raise CLIError(f"{args.samples}: {one_line(err)}") from err
+    if args.json:
+        out = {"samples": str(args.samples), "n": int(x.shape[0]), **result.to_dict()}
+        print(json.dumps(out, indent=1))  # noqa: T201
+    else:
+        f = np.asarray(result.floor)
+        z = "n/a" if result.z is None else f"{result.z:+.2f}"
+        lines = [
+            f"otgen check: {args.samples} ({x.shape[0]} points) against "
+            f"{toy.name} at m = {result.m}, R = {result.replicates}, level "
+            f"{result.level:g}",
+            f"W2(samples, held-out)  {result.statistic:.4g}",
+            f"noise floor            {result.floor_mean:.4g} ± "
+            f"{result.floor_std:.2g} (min {f.min():.4g}, max {f.max():.4g})",
+            f"z-score                {z}",
+            f"p-value                {result.p_value:.3g} = (1 + #{{replicates >= "
+            f"W2}}) / (R + 1), at least {1 / (result.replicates + 1):.3g}",
+            f"verdict: {result.verdict}",
+        ]
+        if result.m < DEFAULT_M:
+            lines.append(
+                f"note: m = {result.m} < {DEFAULT_M}: a weak check (the floor "
+                "shrinks slowly with m; errors below its spread go unseen)"
+            )
+        print("\n".join(lines))  # noqa: T201
+    return 0 if result.indistinguishable else 1
 
 
 def _read_config(path: str | None) -> dict:
@@ -540,11 +666,11 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
         held_b,
         seed=settings["seed"],
         lam=trainer.schedule(trainer.step),
-        centers=None if toy is None else toy.centers,
-        sigma=None if toy is None else toy.sigma,
+        law=toy,
+        progress=not args.quiet,
     )
     t_eval = time.perf_counter() - t0
-    figures = _figures(model, held_a, trainer, out, settings["seed"])
+    figures = _figures(model, held_a, trainer, out, settings["seed"], metrics)
     data_label = settings["data"] if toy is not None else Path(settings["data"]).stem
     report_settings = {
         "model": model.config,
@@ -554,9 +680,15 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
         "n_train": int(train.shape[0]),
         "n_held_out": int(held_a.shape[0]),
     }
+    what = "exact W2"
+    if "check_m" in metrics:
+        what = (
+            f"model check: {metrics['check_replicates'] + 1} exact W2 at m = "
+            f"{metrics['check_m']}"
+        )
     timings = {
         "training": t_train,
-        "evaluation (exact W2)": t_eval,
+        f"evaluation ({what})": t_eval,
         "total": time.perf_counter() - t_start,
     }
     report = write_report(
@@ -569,15 +701,21 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
     )
     status.update(status="finished", step=trainer.step)
     ratio = metrics.get("w2_ratio")
-    tail = f"; W2 ratio to the noise floor {ratio:.3f}" if ratio is not None else ""
+    if "check_verdict" in metrics:
+        tail = f"; model check: {metrics['check_verdict']}"
+    elif ratio is not None:
+        tail = f"; W2 ratio to the noise floor {ratio:.3f} (no model check: no law)"
+    else:
+        tail = ""
     print(f"report written to {report}{tail}")  # noqa: T201
     return 0
 
 
-def _figures(model, held, trainer, out: Path, seed: int) -> dict[str, Path]:
+def _figures(model, held, trainer, out: Path, seed: int, metrics) -> dict[str, Path]:
     """The run's figures, each written atomically; name -> path."""
     from otgen.models.autoencoder import PenalisedAutoEncoder
     from otgen.models.plots import (
+        plot_check,
         plot_codes,
         plot_curves,
         plot_reconstructions,
@@ -604,4 +742,12 @@ def _figures(model, held, trainer, out: Path, seed: int) -> dict[str, Path]:
                 "reconstructions.png", plot_reconstructions, x, model.decode(enc.z)
             )
     figs["training curves"] = save("curves.png", plot_curves, trainer.history)
+    if "w2_floor_replicates" in metrics:
+        floor, w2 = metrics["w2_floor_replicates"], metrics["w2_generated"]
+        title = metrics["check_verdict"].split(":")[0]
+        z, p = metrics["check_z"], metrics["check_p_value"]
+        title += f" (z = {z:+.1f}, p = {p:.2g})" if z is not None else f" (p = {p:.2g})"
+        figs["model check"] = atomic_write(
+            out / "check.png", lambda tmp: plot_check(floor, w2, tmp, title=title)
+        )
     return figs

@@ -5,10 +5,19 @@ r"""Evaluation of a trained model on held-out data.
 - ``latent_penalty``: the model's :math:`\widehat D_Z` on the held-out codes;
 - ``mmd_to_prior``: a fixed reference, unbiased :math:`\widehat{\mathrm{MMD}}{}^2`
   with the IMQ kernel at the prior's scale :math:`C`, whatever the penalty;
-- ``w2_generated``: exact :math:`W_2` (not :math:`W_2^2`) between ``m``
-  generated samples and ``m`` held-out points, next to ``w2_noise_floor``,
-  exact :math:`W_2` between two independent held-out samples of size ``m``: a
-  perfect model scores about the floor;
+- on a toy law: the **model check** of :mod:`otgen.models.check` (``check_*``
+  keys): the exact :math:`W_2` (not :math:`W_2^2`) between :math:`m = 10^4`
+  generated samples and as many held-out points of the law
+  (``w2_generated``), against :math:`R = 19` replicates of the same
+  statistic for fresh samples of the law (the floor: ``w2_noise_floor`` is
+  their mean, ``w2_noise_floor_std`` their spread); a z-score, its p-value,
+  the rank p-value and a verdict at level 0.05;
+- on data without a law (a sample file): ``w2_generated`` between as many
+  generated samples as held-out points, and ``w2_noise_floor`` between the
+  two held-out samples, with no verdict;
+- ``w2_ratio``: ``w2_generated / w2_noise_floor``, a secondary number (it
+  cannot tell a good model from a bad one at small :math:`m`); None when the
+  floor is 0 or negligible (constant data);
 - mixtures: modes covered, fraction of high-quality samples (within
   :math:`3\sigma` of a centre) and the mass at each mode.
 """
@@ -22,8 +31,36 @@ import torch
 
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.base import GenerativeModel
+from otgen.models.check import LEVEL, model_check
+from otgen.models.data import ToyDistribution, get_toy
 
-__all__ = ["evaluate", "mode_statistics", "reference_mmd"]
+__all__ = ["evaluate", "mode_statistics", "reference_mmd", "w2_ratio"]
+
+# A floor below this fraction of the data's spread is zero up to rounding (the
+# W2 of two copies of one sample is about 1e-8 of the spread in float64).
+_TINY_FLOOR = 1e-6
+
+
+def w2_ratio(w2: float, floor: float, spread: float) -> float | None:
+    """``w2 / floor``, or None when the floor is 0 or negligible.
+
+    ``spread`` is the data's scale (root mean squared distance to the mean):
+    a floor at most ``1e-6`` times it (constant data, or two identical
+    held-out samples) gives None, not a huge number.
+
+    Examples
+    --------
+    >>> w2_ratio(0.3, 0.2, 1.0), w2_ratio(0.3, 0.0, 0.0), w2_ratio(1e-3, 1e-12, 1.0)
+    (1.4999999999999998, None, None)
+    """
+    if not floor > _TINY_FLOOR * spread or not floor > 0:
+        return None
+    return w2 / floor
+
+
+def _spread(x: torch.Tensor) -> float:
+    x = x.flatten(1).double()
+    return float(((x - x.mean(0)) ** 2).sum(1).mean().sqrt())
 
 
 def mode_statistics(
@@ -88,6 +125,11 @@ def evaluate(
     lam: float | None = None,
     centers: np.ndarray | None = None,
     sigma: float | None = None,
+    law: str | ToyDistribution | None = None,
+    check_m: int | None = None,
+    check_replicates: int | None = None,
+    level: float = LEVEL,
+    progress: bool = False,
 ) -> dict[str, Any]:
     r"""Metrics of ``model`` on held-out data (see the module docstring).
 
@@ -99,13 +141,24 @@ def evaluate(
         Held-out data, never used in training.
     held_out_2 : Tensor, shape (m, d), optional
         A second independent held-out sample of the same size, for the
-        noise floor of :math:`W_2`.
+        noise floor of :math:`W_2` when there is no ``law``.
     seed : int, default=0
         Seed of every random draw (codes, prior and generated samples).
     lam : float, optional
         :math:`\lambda` used to report the penalised objective ``relaxed_cost``.
     centers, sigma : optional
-        Mixture centres and component std, for mode statistics.
+        Mixture centres and component std, for mode statistics (taken from
+        ``law`` when None).
+    law : str or ToyDistribution, optional
+        The data's law: runs the model check of
+        :func:`~otgen.models.check.model_check` on ``check_m`` generated
+        samples (the W2 keys then come from it, at that size).
+    check_m, check_replicates : int, optional
+        :math:`m` and :math:`R` of the check (10000 and 19 when None).
+    level : float, default=0.05
+        The false-alarm rate of the check's verdict.
+    progress : bool, default=False
+        A progress bar over the check's exact solves.
 
     Returns
     -------
@@ -139,13 +192,34 @@ def evaluate(
         out["lam"] = lam
         out["relaxed_cost"] = float(model.recon_scale * rec + lam * pen)
         out["mmd_to_prior"] = reference_mmd(enc.z, model, seed=seed + 1)
-    gen = model.generate(m, generator=g)
-    flat_gen, flat_x = gen.flatten(1).double().cpu(), x.flatten(1).double().cpu()
-    out["w2_generated"] = float(wasserstein(flat_gen, flat_x, p=2))
-    if held_out_2 is not None:
-        x2 = held_out_2.flatten(1).double().cpu()
-        out["w2_noise_floor"] = float(wasserstein(x2, flat_x, p=2))
-        out["w2_ratio"] = out["w2_generated"] / max(out["w2_noise_floor"], 1e-300)
+    if law is not None:
+        law = get_toy(law) if isinstance(law, str) else law
+        centers = law.centers if centers is None else centers
+        sigma = law.sigma if sigma is None else sigma
+        from otgen.models.check import DEFAULT_M
+
+        n_gen = DEFAULT_M if check_m is None else check_m
+        gen = model.generate(n_gen, generator=g)
+        result = model_check(
+            gen,
+            law,
+            m=n_gen,
+            replicates=check_replicates,
+            level=level,
+            seed=seed,
+            progress=progress,
+        )
+        out.update(result.metrics())
+    else:
+        gen = model.generate(m, generator=g)
+        flat_gen = gen.flatten(1).double().cpu()
+        flat_x = x.flatten(1).double().cpu()
+        out["w2_generated"] = float(wasserstein(flat_gen, flat_x, p=2))
+        if held_out_2 is not None:
+            x2 = held_out_2.flatten(1).double().cpu()
+            floor = float(wasserstein(x2, flat_x, p=2))
+            out["w2_noise_floor"] = floor
+            out["w2_ratio"] = w2_ratio(out["w2_generated"], floor, _spread(flat_x))
     if centers is not None and sigma is not None:
         out.update(mode_statistics(gen, centers, sigma))
     return out

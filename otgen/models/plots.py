@@ -3,7 +3,8 @@ r"""Figures of a training run (matplotlib, Agg backend, PNG files).
 - :func:`plot_samples`: data vs generated samples;
 - :func:`plot_codes`: codes :math:`\tilde z \sim Q_Z` vs prior samples;
 - :func:`plot_reconstructions`: data points joined to their reconstructions;
-- :func:`plot_curves`: logged loss terms against training steps.
+- :func:`plot_curves`: logged loss terms against training steps;
+- :func:`plot_check`: the model check's statistic against its noise floor.
 
 Only the first two coordinates are drawn.
 """
@@ -15,7 +16,13 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["plot_codes", "plot_curves", "plot_reconstructions", "plot_samples"]
+__all__ = [
+    "plot_check",
+    "plot_codes",
+    "plot_curves",
+    "plot_reconstructions",
+    "plot_samples",
+]
 
 
 def _plt():
@@ -109,6 +116,40 @@ def plot_curves(history: Sequence[dict], path, *, smooth: int = 10) -> Path:
         ax.set_ylabel(k, fontsize=7)
     axes[-1, 0].set_xlabel("step")
     fig.suptitle("training curves")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_check(
+    floor: Sequence[float], statistic: float, path, *, title: str = "model check"
+) -> Path:
+    """The floor replicates (dots and their mean ± sd) and the statistic (line).
+
+    The horizontal axis is W2; a statistic to the right of every replicate is
+    a failed check.
+    """
+    import numpy as np
+
+    plt = _plt()
+    f = np.asarray(floor, dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, f.size)
+    ax.scatter(f, jitter, s=18, color="tab:blue", label=f"floor: {f.size} replicates")
+    mean, sd = float(f.mean()), float(f.std(ddof=1)) if f.size > 1 else 0.0
+    ax.axvspan(mean - sd, mean + sd, color="tab:blue", alpha=0.15, label="mean ± sd")
+    ax.axvline(mean, color="tab:blue", lw=1)
+    ax.axvline(statistic, color="tab:red", lw=2, label="W2(generated, held-out)")
+    lo = min(float(f.min()), statistic)
+    hi = max(float(f.max()), statistic)
+    pad = 0.1 * (hi - lo) or 0.1 * max(abs(hi), 1e-12)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(-0.5, 0.5)
+    ax.set_yticks([])
+    ax.set_xlabel("exact W2 to the held-out sample")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=3, fontsize=7)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -22,6 +22,7 @@ __all__ = [
     "RunLock",
     "atomic_write",
     "atomic_write_text",
+    "check_section",
     "metrics_table",
     "remove_temporary_files",
     "write_report",
@@ -163,10 +164,20 @@ class RunLock:
         self.release()
 
 
+# The model check and the mode statistics: the report's lead.
+_CHECK_ROWS = (
+    ("w2_generated", "W2(generated, held-out)", "exact W_2 (not W_2^2), m vs m points"),
+    ("w2_noise_floor", "W2 noise floor", "mean ± sd of the R replicates"),
+    ("check_z", "z-score", "(W2 - floor mean) / floor sd"),
+    ("check_p_value", "p-value", "(1 + #{replicates >= W2}) / (R + 1)"),
+    ("modes_covered", "modes covered", "mass >= 0.2/K within 3 sigma"),
+    ("high_quality", "high-quality fraction", "samples within 3 sigma of a centre"),
+    ("max_mode_mass_error", "max per-mode mass error", "max_k |mass_k - 1/K|"),
+)
 _ROWS = (
     ("w2_generated", "W2(generated, held-out)", "exact W_2 (not W_2^2), m vs m points"),
     ("w2_noise_floor", "W2 noise floor", "exact W_2 between two held-out samples"),
-    ("w2_ratio", "ratio to the floor", "about 1 for a perfect model"),
+    ("w2_ratio", "ratio to the floor", "secondary: cannot fail at small m"),
     ("reconstruction", "held-out reconstruction", "mean cost c(x, G(z~)), unscaled"),
     ("latent_penalty", "latent penalty D_Z", "the model's penalty on held-out codes"),
     ("mmd_to_prior", "MMD^2 to the prior", "reference: unbiased, IMQ at C of prior"),
@@ -178,30 +189,96 @@ _ROWS = (
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
 
 
+def _cell(metrics: Mapping[str, Any], key: str) -> str:
+    v = metrics[key]
+    if key == "modes_covered":
+        return f"{v} / {metrics.get('n_modes', '?')}"
+    if key == "w2_noise_floor" and "w2_noise_floor_std" in metrics:
+        return f"{_fmt(v)} ± {_fmt(metrics['w2_noise_floor_std'])}"
+    if key == "w2_ratio" and v is None:
+        return "n/a (noise floor 0: constant data)"
+    return _fmt(v)
+
+
+def _table(metrics: Mapping[str, Any], rows: tuple) -> list[str]:
+    lines = ["| metric | value | meaning |", "|---|---|---|"]
+    for key, label, meaning in rows:
+        if key in metrics:
+            lines.append(f"| {label} | {_cell(metrics, key)} | {meaning} |")
+    if "mode_mass" in metrics:
+        mass = ", ".join(f"{m:.3f}" for m in metrics["mode_mass"])
+        lines.append(f"| per-mode mass | {mass} | target 1/K each |")
+    return lines
+
+
+def check_section(metrics: Mapping[str, Any]) -> str:
+    """The model check: verdict, statistic against its floor, mode statistics.
+
+    Empty when ``metrics`` holds no check (data without a law).
+
+    Examples
+    --------
+    >>> m = {"check_verdict": "indistinguishable from ring8 at m = 10",
+    ...      "check_m": 10, "check_replicates": 19, "check_level": 0.05,
+    ...      "w2_generated": 0.5, "w2_noise_floor": 0.5, "w2_noise_floor_std": 0.1}
+    >>> print(check_section(m).splitlines()[0])
+    **Verdict: indistinguishable from ring8 at m = 10.**
+    """
+    if "check_verdict" not in metrics:
+        return ""
+    m, r, level = (
+        metrics["check_m"],
+        metrics["check_replicates"],
+        metrics["check_level"],
+    )
+    lines = [f"**Verdict: {metrics['check_verdict']}.**", ""]
+    lines += _table(metrics, _CHECK_ROWS)
+    lines += [
+        "",
+        f"The check is a Monte Carlo test at level {level:g}: W2 between m = {m} "
+        f"generated samples and m held-out points of the law, against R = {r} "
+        "replicates of the same W2 for fresh samples of the law (the noise "
+        "floor), with the same held-out points and the same m. It fails when "
+        f"the p-value is at most {level:g}, i.e. when W2 exceeds every replicate "
+        f"(p = 1/(R + 1)): a model that samples the law exactly fails it with "
+        f"probability {level:g} (the false-alarm rate), whatever the law of W2. "
+        "The z-score says by how much.",
+    ]
+    ratio = metrics.get("w2_ratio")
+    if ratio is not None:
+        lines += [
+            "",
+            f"Secondary: W2 / floor mean = {ratio:.3g}. A ratio alone cannot fail: "
+            "it depends on m, and at m = 1000 the floor is dominated by the "
+            "counts per mode.",
+        ]
+    return "\n".join(lines)
+
+
 def metrics_table(metrics: Mapping[str, Any]) -> str:
     """The metrics as a markdown table (rows present in ``metrics`` only).
+
+    With a model check (``check_verdict`` in ``metrics``), its rows are left
+    to :func:`check_section`.
 
     Examples
     --------
     >>> print(metrics_table({"w2_ratio": 1.04}).splitlines()[2])
-    | ratio to the floor | 1.04 | about 1 for a perfect model |
+    | ratio to the floor | 1.04 | secondary: cannot fail at small m |
     """
-    lines = ["| metric | value | meaning |", "|---|---|---|"]
-    for key, label, meaning in _ROWS:
-        if key in metrics:
-            v = metrics[key]
-            if key == "modes_covered":
-                v = f"{v} / {metrics.get('n_modes', '?')}"
-            lines.append(f"| {label} | {_fmt(v)} | {meaning} |")
-    if "mode_mass" in metrics:
-        mass = ", ".join(f"{m:.3f}" for m in metrics["mode_mass"])
-        lines.append(f"| per-mode mass | {mass} | target 1/K each |")
-    return "\n".join(lines)
+    rows = _ROWS
+    if "check_verdict" in metrics:
+        lead = {k for k, _, _ in _CHECK_ROWS} | {"w2_ratio"}
+        rows = tuple(row for row in _ROWS if row[0] not in lead)
+        metrics = {k: v for k, v in metrics.items() if k != "mode_mass"}
+    return "\n".join(_table(metrics, rows))
 
 
 def write_report(
@@ -215,13 +292,28 @@ def write_report(
 ) -> Path:
     """Write ``out_dir/report.md`` and ``out_dir/metrics.json``; return the report.
 
+    The report leads with the model check (:func:`check_section`) when
+    ``metrics`` has one.
+
     Both files are written atomically (:func:`atomic_write`).
     """
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(d / "metrics.json", json.dumps(dict(metrics), indent=1) + "\n")
     lines = [f"# {title}", ""]
-    lines += ["## Metrics", "", metrics_table(metrics), ""]
+    check = check_section(metrics)
+    if check:
+        lines += ["## Model check", "", check, "", "## Other metrics", ""]
+    else:
+        lines += [
+            "## Metrics",
+            "",
+            "No model check: the data have no known law to draw fresh samples "
+            "from (a sample file); W2 is compared with the floor between the two "
+            "held-out samples, without a verdict.",
+            "",
+        ]
+    lines += [metrics_table(metrics), ""]
     lines += [
         "The training loss estimates the penalised (relaxed) transport cost, a lower "
         "bound on W_c (PAPER.md Prop. P1), not W_2 itself; W2 above is computed "

@@ -57,8 +57,12 @@ def test_short_run_writes_report_plots_log_and_checkpoint(
     printed = capsys.readouterr().out
     assert str(out / "report.md") in printed
     report = (out / "report.md").read_text()
+    assert report.index("## Model check") < report.index("## Other metrics")
+    assert "**Verdict: NOT indistinguishable from ring8 at m = 500" in report
     assert "| W2(generated, held-out) |" in report and "| W2 noise floor |" in report
-    for png in ("samples.png", "codes.png", "reconstructions.png", "curves.png"):
+    assert "model check: NOT indistinguishable" in printed  # 20 steps: far off
+    pngs = ("samples.png", "codes.png", "reconstructions.png", "curves.png")
+    for png in (*pngs, "check.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in report
     log = [
         json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
@@ -66,6 +70,8 @@ def test_short_run_writes_report_plots_log_and_checkpoint(
     assert log[0]["step"] == 1 and log[-1]["step"] == 20
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_held_out"] == 1000 and metrics["w2_noise_floor"] > 0
+    assert metrics["check_m"] == 500 and len(metrics["w2_floor_replicates"]) == 19
+    assert metrics["check_indistinguishable"] is False and metrics["check_z"] > 3
     model = load_model(out / "checkpoint")
     assert model.config["options"]["encoder"] == "implicit"
     assert torch.isfinite(model.generate(5)).all()
@@ -92,6 +98,8 @@ def test_user_file_data(tmp_path, capsys):
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_held_out"] == 60 and "modes_covered" not in metrics
+    assert "check_verdict" not in metrics and metrics["w2_ratio"] > 0  # no law
+    assert "No model check" in (out / "report.md").read_text()
 
 
 def test_models_never_import_theory():
@@ -106,11 +114,13 @@ def test_models_never_import_theory():
 
 
 @pytest.mark.slow
-def test_default_budget_matches_ring8_and_lambda_zero_does_not(tmp_path, capsys):
-    """WAE-MMD reaches W2 within 1.5x the noise floor; lambda = 0 misses the prior."""
+def test_default_budget_check_and_lambda_zero(tmp_path, capsys):
+    """The default run's model check at m = 10000 (it fails: 2026-12 the samples
+    show bridges between the modes); lambda = 0 misses the prior and is worse."""
     assert main(["train", "--out", str(tmp_path / "wae"), "--quiet"]) == 0
     wae = json.loads((tmp_path / "wae" / "metrics.json").read_text())
-    assert wae["w2_generated"] <= 1.5 * wae["w2_noise_floor"]
+    assert wae["check_m"] == 10_000 and wae["check_replicates"] == 19
+    assert wae["check_indistinguishable"] == (wae["check_p_value"] > 0.05)
     assert wae["modes_covered"] == 8
     conf = tmp_path / "lam0.json"
     conf.write_text('{"model": {"lam": 0.0}}')
@@ -118,4 +128,4 @@ def test_default_budget_matches_ring8_and_lambda_zero_does_not(tmp_path, capsys)
     assert main(argv) == 0
     ae = json.loads((tmp_path / "ae" / "metrics.json").read_text())
     assert ae["mmd_to_prior"] > 10 * max(wae["mmd_to_prior"], 1e-3)
-    assert ae["w2_generated"] > 1.5 * ae["w2_noise_floor"]
+    assert not ae["check_indistinguishable"] and ae["check_z"] > wae["check_z"]

@@ -39,7 +39,13 @@ def test_tiny_budget_writes_report_table_and_figure(tmp_path, capsys):
     assert "![samples per model](samples.png)" in report
     table = [ln for ln in report.splitlines() if ln.startswith("| ")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
-    assert header[:3] == ["model", "W2 to held-out", "W2 noise floor"]
+    assert header[:5] == [
+        "model",
+        "check passed",
+        "z (floor sds)",
+        "W2 to held-out",
+        "W2 noise floor",
+    ]
     rows = {ln.split("|")[1].strip(): ln for ln in table[1:]}
     assert list(rows) == ["wae-mmd", "gan"]
     for name, line in rows.items():
@@ -47,6 +53,7 @@ def test_tiny_budget_writes_report_table_and_figure(tmp_path, capsys):
         assert len(cells) == len(header) and cells[-1] == "2/2"
         named = dict(zip(header, cells))
         assert "±" in named["W2 to held-out"] and "±" in named["modes covered"]
+        assert named["check passed"] == "0/2"  # 3 steps: far from the law
         has_encoder = name != "gan"
         assert (named["squared recon. cost"] != "-") == has_encoder
         assert (named["MMD^2(Q_Z, P_Z)"] != "-") == has_encoder
@@ -59,6 +66,8 @@ def test_tiny_budget_writes_report_table_and_figure(tmp_path, capsys):
             r["w2_noise_floor"] for r in runs["gan"]
         ]
         assert all(r["w2_generated"] > 0 and len(r["mode_mass"]) == 8 for r in rs)
+        assert all(r["check_m"] == 500 and r["check_replicates"] == 19 for r in rs)
+    assert "by the model check, a Monte Carlo test at level 0.05" in report
     # the wae-mmd runs use the otgen train toy recipe
     assert runs["wae-mmd"][0]["config"]["options"]["encoder"] == "implicit"
 
@@ -73,8 +82,16 @@ def test_report_numbers_are_means_over_seeds(tmp_path):
     lines = comparison_table(results, n_modes=8).splitlines()
     a = [c.strip() for c in lines[2].strip("|").split("|")]
     b = [c.strip() for c in lines[3].strip("|").split("|")]
-    assert a[1] == "1 ± 0" and a[4] == "8.0 ± 0.0" and a[-1] == "1/2"
-    assert b[1] == "3 ± 1.4" and b[4] == "-" and b[-1] == "2/2"
+    assert a[1] == "1 ± 0" and a[3] == "8.0 ± 0.0" and a[-1] == "1/2"
+    assert b[1] == "3 ± 1.4" and b[3] == "-" and b[-1] == "2/2"
+    checked = {
+        "a": [
+            {"check_indistinguishable": True, "check_z": 0.5},
+            {"check_indistinguishable": False, "check_z": 4.5},
+        ]
+    }
+    row = comparison_table(checked, None).splitlines()[2]
+    assert [c.strip() for c in row.strip("|").split("|")][1:3] == ["1/2", "2.5 ± 2.8"]
 
 
 @pytest.mark.slow
