@@ -147,21 +147,20 @@ class CheckResult:
     def verdict(self) -> str:
         """The verdict in one sentence, with the size of a failure."""
         at = f"{self.law} at m = {self.m}"
-        z = "n/a, the floor has no spread" if self.z is None else f"{self.z:+.2f}"
-        how = f"z = {z}, p = {self.p_value:.3g}"
+        p = f"p = {self.p_value:.3g}"
         if self.indistinguishable:
+            z = "n/a" if self.z is None else f"{self.z:+.2f}"
             return (
                 f"indistinguishable from {at}: W2 = {self.statistic:.4g} is within "
-                f"the floor's spread ({how} > level {self.level:g})"
+                f"the floor's spread (z = {z}, {p} > level {self.level:g})"
             )
-        size = (
-            f"lies {self.z:.1f} times the floor's spread above"
-            if self.z is not None
-            else "lies above"
-        )
+        if self.z is None:
+            size = "lies above every replicate of"
+        else:
+            size = f"lies {self.z:.1f} times the floor's spread above"
         return (
             f"NOT indistinguishable from {at}: W2 = {self.statistic:.4g} {size} "
-            f"the floor's mean {self.floor_mean:.4g} ({how} <= level {self.level:g})"
+            f"the floor's mean {self.floor_mean:.4g} ({p} <= level {self.level:g})"
         )
 
     def to_dict(self) -> dict[str, Any]:
