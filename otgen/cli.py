@@ -387,7 +387,10 @@ def _distance(args: argparse.Namespace) -> int:
     quiet_import("ot.lp.emd_wrap")  # load the solver before the clock starts
     t0 = time.perf_counter()
     try:
-        res = exact_ot(xs, ys, cost="minkowski", p=p, q=q)
+        # A bar on standard error for long solves (the multiscale solver past
+        # the dense limit: one step per level, with its round and violation).
+        long = float(x.shape[0]) * float(y.shape[0]) >= 1e8 and sys.stderr.isatty()
+        res = exact_ot(xs, ys, cost="minkowski", p=p, q=q, progress=long or None)
     except MemoryError as err:
         raise CLIError(
             f"not enough memory to solve exact OT between {x.shape[0]} and "
@@ -438,6 +441,13 @@ def _print_distance(args, x, y, value, scale, res, elapsed) -> int:
         "converged": True if res is None else res.converged,
         "duality_gap": gap * scale**p if in_range else None,
         "relative_duality_gap": gap / value if value > 0 else 0.0,
+        "relative_dual_violation": (
+            0.0 if res is None else float(res.max_dual_violation or 0.0) / value
+        )
+        if value > 0
+        else 0.0,
+        "rounds": None if res is None else res.rounds,
+        "edges": None if res is None else res.n_edges,
         "n": int(x.shape[0]),
         "m": int(y.shape[0]),
         "d": int(x.shape[1]),

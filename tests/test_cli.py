@@ -122,3 +122,19 @@ def test_console_script_json_stdout_is_clean(files):
     )
     out = json.loads(proc.stdout)
     np.testing.assert_allclose(out["W_p"], _pot_wp(x, y, 2), rtol=1e-9)
+
+
+def test_distance_past_the_multiscale_threshold_uses_it(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(2100, 2)), rng.normal(size=(2000, 2)) + 0.5
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["distance", str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]) == 0
+    assert (
+        main(["distance", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert out["solver"] == "multiscale" and out["converged"] is True
+    assert out["rounds"] >= 1 and out["edges"] < 2100 * 2000
+    np.testing.assert_allclose(out["W_p"], _pot_wp(x, y, 2.0), rtol=1e-9)

@@ -61,6 +61,7 @@ DENSE_PAIRS = 1_000_000  # the dense network simplex solves problems up to here
 # keeps the loop from dropping and re-adding the same pairs (cycling).
 BUDGET = 8
 KEEP = 4
+RING = 2  # hull neighbours of a row's best column added per round (most violated)
 # Pairs violating the dual constraints by more than this (relative to the
 # largest cost) join the edges. It sits just above the rounding of the network
 # simplex's potentials (sums of costs along tree paths: about 1e-12 measured at
@@ -143,6 +144,54 @@ def _sorted_unique(key: np.ndarray) -> np.ndarray:
     return key[np.concatenate([key[:1] == key[:1], key[1:] != key[:-1]])]
 
 
+def _lift_plan(
+    R: np.ndarray,
+    C: np.ndarray,
+    P: np.ndarray,
+    lx: np.ndarray,
+    ly: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Support of a feasible fine plan with O(n + m) pairs from the coarse plan.
+
+    Each fine point i of cluster I splits its mass over the clusters J that I
+    sends to, in proportion :math:`P_{IJ} / A_I`; within each J, these parts
+    are matched to the points of J by the north-west corner rule (the
+    cumulative masses agree at the cluster boundaries).
+    """
+    A = np.bincount(lx, weights=a, minlength=int(R.max(initial=-1)) + 1)
+    ox = np.argsort(lx, kind="stable")
+    cx = np.bincount(lx, minlength=A.size)
+    sx = np.concatenate([[0], np.cumsum(cx)])
+    order = np.argsort(C, kind="stable")  # coarse edges by destination J
+    R, C, P = R[order], C[order], P[order]
+    sizes = cx[R]
+    edge = np.repeat(np.arange(R.size), sizes)
+    off = np.arange(edge.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    src = ox[sx[R][edge] + off]  # fine row of each part, grouped by J
+    part = a[src] * (P / np.where(A[R] > 0, A[R], 1.0))[edge]
+    oy = np.argsort(ly, kind="stable")
+    t1 = np.cumsum(part)
+    t2 = np.cumsum(b[oy])
+    t2 *= t1[-1] / t2[-1]
+    t = np.concatenate([t1[:-1], t2[:-1]])
+    step = np.argsort(t, kind="stable")
+    k = np.concatenate([[0], np.cumsum(step < t1.size - 1)])
+    j = np.concatenate([[0], np.cumsum(step >= t1.size - 1)])
+    return src[k], oy[j]
+
+
+def _top_per_group(group: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the k lowest scores in each group (ties by position)."""
+    order = np.lexsort((score, group))
+    g = group[order]
+    start = np.searchsorted(g, g, side="left")
+    mask = np.zeros(group.size, dtype=bool)
+    mask[order[np.arange(group.size) - start < k]] = True
+    return mask
+
+
 class _Level:
     """One level's column generation: the LP on the edges and the pricing."""
 
@@ -193,15 +242,15 @@ class _Level:
         cols = np.concatenate([jr, np.arange(self.m), r1, o2])
         viol = f[rows] + g[cols] - pair_costs(self.x, self.y, rows, cols, self.cost)
         exact = self.n + self.m  # the argmins: their maximum is the violation
-        return rows, cols, viol, max(float(viol[:exact].max()), 0.0)
+        # The RING most violated hull neighbours per row and per column.
+        group = np.concatenate([o1, self.n + o2])
+        keep = _top_per_group(group, -viol[exact:], RING)
+        sel = np.concatenate([np.arange(exact), exact + np.flatnonzero(keep)])
+        return rows[sel], cols[sel], viol[sel], max(float(viol[:exact].max()), 0.0)
 
     def prune(self, key, red, fs, ft):
         """Keep the plan's edges and the KEEP cheapest (reduced cost) per row."""
-        rows = key // self.m
-        order = np.lexsort((red, rows))
-        start = np.searchsorted(rows[order], np.arange(self.n))
-        rank = np.arange(key.size) - start[rows[order]]
-        kept = key[order[rank < KEEP]]
+        kept = key[_top_per_group(key // self.m, red, KEEP)]
         return _sorted_unique(np.concatenate([kept, fs * np.int64(self.m) + ft]))
 
 
@@ -218,7 +267,7 @@ def _solve_level(
         return sol.rows, sol.cols, sol.vals, sol.f, sol.g, 0.0, 0, sol.converged
     X, A, lx = _coarsen(x, a, rng) if n > 2 * COARSEN else (x, a, np.arange(n))
     Y, B, ly = _coarsen(y, b, rng) if m > 2 * COARSEN else (y, b, np.arange(m))
-    R, Cc, _, F, G, *_ = _solve_level(
+    R, Cc, Pc, F, G, *_ = _solve_level(
         X,
         Y,
         A,
@@ -234,7 +283,7 @@ def _solve_level(
     )
     t0 = time.perf_counter()
     lvl = _Level(x, y, a, b, cost)
-    rows, cols = _lift_support(R, Cc, lx, ly)
+    rows, cols = _lift_plan(R, Cc, Pc, lx, ly, a, b)
     # The coarse potentials, extended to the fine points by two exact
     # c-transforms (g on y from the coarse f, then f on x from g), point at each
     # row's and column's likely partners: they join the lifted support.
@@ -248,8 +297,13 @@ def _solve_level(
     j0 = lvl.check.argmin(x, y, g0, rep_y[pr_c[lx]])
     f0 = pair_costs(x, y, np.arange(n), j0, cost) - g0[j0]
     vr, vc, _, _ = lvl.pricing(f0, g0, j0, rep_x[pc_c[ly]])
-    key = _sorted_unique(np.concatenate([rows * np.int64(m) + cols, vr * m + vc]))
-    f, g = f0, g0
+    first = n + m  # the argmins; their hull neighbours come with the rounds
+    key = _sorted_unique(
+        np.concatenate([rows * np.int64(m) + cols, vr[:first] * m + vc[:first]])
+    )
+    # Warm starts help only from potentials complementary to a basis (those of
+    # the previous round): the first solve is cold, on O(n + m) edges.
+    f, g = None, None
     viol, ok, rnd = np.inf, False, 0
     clock = stats.seconds if depth == 0 else {}
     clock["lift"] = clock.get("lift", 0.0) + time.perf_counter() - t0
@@ -257,6 +311,11 @@ def _solve_level(
         t1 = time.perf_counter()
         fs, ft, fv, f, g, code, red = lvl.simplex(key, f, g, max_iter)
         t2 = time.perf_counter()
+        if code == 0 and rnd == 1:  # rounding left the lifted plan infeasible
+            block = _lift_support(R, Cc, lx, ly)
+            key = np.union1d(key, block[0] * np.int64(m) + block[1])
+            fs, ft, fv, f, g, code, red = lvl.simplex(key, None, None, max_iter)
+            t2 = time.perf_counter()
         if code != 1:
             ok = False
             break
