@@ -55,7 +55,7 @@ def run():
                     edges=r.n_edges,
                     violation=float(r.max_dual_violation or 0.0)
                     / r.extra["cost_scale"],
-                    seconds=r.extra.get("seconds"))
+                    phases=r.extra.get("seconds"))
         return float(r.value), info
     if who == "pot":
         M = ot.dist(x, y, metric="sqeuclidean" if p == 2 else "euclidean")

@@ -49,6 +49,7 @@ __all__ = [
     "dual_violation",
     "multiscale_exact",
     "pair_costs",
+    "dense_costs",
     "MultiscaleStats",
     "COARSEN",
     "DENSE_PAIRS",
@@ -98,6 +99,25 @@ def pair_costs(
             dq = (np.abs(diff) ** cost.q).sum(1) ** (1.0 / cost.q)
             out[s : s + step] = dq**cost.p
     return out
+
+
+def dense_costs(x: np.ndarray, y: np.ndarray, cost: Cost) -> np.ndarray:
+    """The (n, m) cost matrix in float64 from coordinate differences (SciPy)."""
+    from scipy.spatial.distance import cdist
+
+    if cost.q == 2 and cost.p == 2:
+        return cdist(x, y, "sqeuclidean")
+    if cost.q == 2:
+        C = cdist(x, y, "euclidean")
+    elif cost.q == 1:
+        C = cdist(x, y, "cityblock")
+    elif np.isinf(cost.q):
+        C = cdist(x, y, "chebyshev")
+    else:
+        C = cdist(x, y, "minkowski", p=cost.q)
+    if cost.p != 1:
+        np.power(C, cost.p, out=C)
+    return C
 
 
 def _coarsen(
@@ -260,9 +280,7 @@ def _solve_level(
     """Plan (rows, cols, vals), potentials f, g, violation, rounds, success."""
     n, m = x.shape[0], y.shape[0]
     if n * m <= DENSE_PAIRS:
-        C = pair_costs(
-            x, y, np.repeat(np.arange(n), m), np.tile(np.arange(m), n), cost
-        ).reshape(n, m)
+        C = dense_costs(x, y, cost)
         sol = network_simplex(a, b, C, max_iter)
         return sol.rows, sol.cols, sol.vals, sol.f, sol.g, 0.0, 0, sol.converged
     X, A, lx = _coarsen(x, a, rng) if n > 2 * COARSEN else (x, a, np.arange(n))

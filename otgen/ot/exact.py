@@ -36,7 +36,7 @@ from otgen._validation import (
     check_same_mass,
     check_weights,
 )
-from otgen.ot._exact_multiscale import multiscale_exact, pair_costs
+from otgen.ot._exact_multiscale import dense_costs, multiscale_exact, pair_costs
 from otgen.ot._solvers import (
     Solution,
     assignment,
@@ -589,12 +589,11 @@ def exact_ot(
             xn, yn, a64, b64, c, tol=tol, max_iter=max_iter, progress=show
         )
     else:
-        C64 = pair_costs(xn, yn, *np.divmod(np.arange(n * m), m), c).reshape(n, m)
+        C64 = dense_costs(xn, yn, c)
         sol = _solve_matrix(a64, b64, C64, solver, max_iter)
     if sol.max_violation is None and (C64 is not None or n * m <= _MAX_CHECK):
         if C64 is None:  # the line: the certificate is checked up to 4e6 pairs
-            C64 = pair_costs(xn, yn, *np.divmod(np.arange(n * m), m), c)
-            C64 = C64.reshape(n, m)
+            C64 = dense_costs(xn, yn, c)
         sol.max_violation = _max_violation(sol.f, sol.g, C64)
     sol.f, sol.g = sol.f * unit, sol.g * unit
     if sol.max_violation is not None:
