@@ -55,10 +55,10 @@ _SOLVERS = ("auto", "network_simplex", "assignment", "sorted_1d", "multiscale")
 _GIVEN = "given matrix C"
 _MAX_CHECK = 4_000_000  # pairs up to which the certificate is checked on the line
 # 'auto' rules, measured by benchmarks/bench_exact.py (benchmarks/README.md).
-MULTISCALE_MIN_PAIRS = 4_000_000  # sqeuclidean, d = 2, 3: multiscale from here
+# sqeuclidean: the multiscale solver from this many pairs (n = m = 2000 in 2-D,
+# 3000 in 3-D, where its exact c-transforms need 4-D hulls).
+MULTISCALE_MIN_PAIRS = {2: 4_000_000, 3: 9_000_000}
 DENSE_MAX_PAIRS = 250_000_000  # dense solvers: C, POT's copy and plan (6 GB)
-ASSIGNMENT_MAX_N = 1500  # uniform n = m in d >= ASSIGNMENT_MIN_D: SciPy's LSA
-ASSIGNMENT_MIN_D = 8
 # Entries above this multiple of the typical cost are solved as forbidden and
 # checked by the certificate: POT's simplex loses the others' digits next to
 # them (its artificial costs scale with the largest entry).
@@ -108,26 +108,25 @@ def _frame(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> tuple[np.ndarray, fl
     return centre, (D if D > 0 else 1.0)
 
 
-def _choose(n: int, m: int, d: int, cost: Cost, uniform_square: bool) -> str:
+def _choose(n: int, m: int, d: int, cost: Cost) -> str:
     """The solver ``'auto'`` runs for point clouds (rules measured on this CPU).
 
     - d = 1 and a cost :math:`|x - y|^p`: the sorted closed form.
-    - squared Euclidean cost in d = 2 or 3 from ``MULTISCALE_MIN_PAIRS`` pairs,
-      or any named cost past ``DENSE_MAX_PAIRS`` (the dense matrix would not
-      fit): the multiscale solver.
-    - uniform weights, n = m <= ``ASSIGNMENT_MAX_N`` and d >= ``ASSIGNMENT_MIN_D``:
-      SciPy's assignment (faster there, benchmarks/README.md).
-    - otherwise the dense network simplex.
+    - the squared Euclidean cost from ``MULTISCALE_MIN_PAIRS[d]`` pairs in
+      d = 2, 3, and any named cost past ``DENSE_MAX_PAIRS`` (the dense matrix
+      would not fit): the multiscale solver.
+    - otherwise the dense network simplex. SciPy's assignment with its
+      certificate (duals by shortest paths) was slower than the simplex at
+      every uniform n = m measured (500 to 1500 points, d = 10 and 16), so
+      ``'auto'`` never picks it.
     """
     if d == 1 and cost.fn is None:
         return "sorted_1d"
     if cost.fn is None and (
         n * m > DENSE_MAX_PAIRS
-        or (cost.is_sqeuclidean and 2 <= d <= 3 and n * m >= MULTISCALE_MIN_PAIRS)
+        or (cost.is_sqeuclidean and n * m >= MULTISCALE_MIN_PAIRS.get(d, np.inf))
     ):
         return "multiscale"
-    if uniform_square and n <= ASSIGNMENT_MAX_N and d >= ASSIGNMENT_MIN_D:
-        return "assignment"
     return "network_simplex"
 
 
@@ -482,12 +481,12 @@ def exact_ot(
         ``benchmarks/bench_exact.py``):
 
         - the sorted closed form when d = 1 and the cost is :math:`|x - y|^p`;
-        - ``"multiscale"`` for the squared Euclidean cost in d = 2, 3 from
-          ``MULTISCALE_MIN_PAIRS`` = 4e6 pairs (n = m = 2000), and for any named
-          cost past ``DENSE_MAX_PAIRS`` = 2.5e8 pairs (the dense solvers would
-          need more than 6 GB);
-        - SciPy's assignment for uniform n = m <= 1500 in d >= 8;
-        - the dense network simplex otherwise.
+        - ``"multiscale"`` for the squared Euclidean cost from 4e6 pairs in
+          d = 2 (n = m = 2000) and 9e6 in d = 3 (``MULTISCALE_MIN_PAIRS``), and
+          for any named cost past ``DENSE_MAX_PAIRS`` = 2.5e8 pairs (the dense
+          solvers would need more than 6 GB);
+        - the dense network simplex otherwise (SciPy's assignment, with its
+          certificate, was slower at every size measured).
     max_iter : int, optional
         Iteration cap (the multiscale solver: network-simplex pivots per
         solve); None means none (see :func:`emd`).
@@ -563,8 +562,7 @@ def exact_ot(
             "solver='network_simplex' (it builds the matrix)."
         )
     if solver == "auto":
-        square = n == m and is_uniform(_np64(ta)) and is_uniform(_np64(tb))
-        solver = _choose(n, m, d, c, square)
+        solver = _choose(n, m, d, c)
     common = dict(a=ta, b=tb, x=tx, y=ty, cost=c, as_torch=as_torch)
     common.update(cost_name=c.name, tol=tol)
     a64, b64 = _np64(ta), _np64(tb)

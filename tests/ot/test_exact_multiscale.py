@@ -189,6 +189,11 @@ def test_auto_picks_multiscale_and_torch_gradients():
     x, y = clouds(2000, 2000, 2, seed=3)
     res = otgen.exact_ot(x, y)
     assert res.solver == "multiscale" and res.converged
+    # 3-D from 3000 points, other costs only past the dense memory limit
+    assert otgen.exact_ot(*clouds(2000, 2000, 3)).solver == "network_simplex"
+    assert otgen.exact_ot(x[:1500], y[:1500], cost="euclidean").solver == (
+        "network_simplex"
+    )
     tx = torch.from_numpy(x).requires_grad_(True)
     ty = torch.from_numpy(y)
     v = otgen.exact_ot(tx, ty).value
