@@ -15,11 +15,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from scipy.optimize import linear_sum_assignment, linprog
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from otgen import emd, exact_ot, wasserstein
 from tests.conftest import TOL
+from tests.ot.lp_reference import transport_lp
 
 ot = pytest.importorskip("ot")
 
@@ -71,20 +72,7 @@ def check_certificate(res, a, b, C):
 
 def lp_reference(a, b, C):
     """Primal and dual optimum of the transport LP by HiGHS (tiny problems)."""
-    n, m = C.shape
-    A = np.zeros((n + m, n * m))
-    for i in range(n):
-        A[i, i * m : (i + 1) * m] = 1.0
-    for j in range(m):
-        A[n + j, j::m] = 1.0
-    primal = linprog(
-        C.ravel(), A_eq=A, b_eq=np.r_[a, b], bounds=(0, None), method="highs-ds"
-    )
-    dual = linprog(
-        -np.r_[a, b], A_ub=A.T, b_ub=C.ravel(), bounds=(None, None), method="highs-ds"
-    )
-    assert primal.status == 0 and dual.status == 0
-    return primal.fun, -dual.fun
+    return transport_lp(a, b, C)
 
 
 # --------------------------------------------------------------- references

@@ -11,29 +11,17 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linprog
 
 import otgen
 from otgen.ot import exact as exact_mod
 from otgen.ot._solvers import Solution
+from tests.ot.lp_reference import transport_lp
 
 SCALES = [1e-12, 1e-8, 1e-6, 1e6, 1e12]
 
 
 def lp_value(C, a, b, forbidden=None):
-    n, m = C.shape
-    Aeq = np.zeros((n + m, n * m))
-    for i in range(n):
-        Aeq[i, i * m : (i + 1) * m] = 1
-    for j in range(m):
-        Aeq[n + j, j::m] = 1
-    c = np.where(np.isfinite(C), C, 0.0).ravel()
-    bounds = [(0, None)] * (n * m)
-    if forbidden is not None:
-        for k in np.flatnonzero(forbidden.ravel()):
-            bounds[k] = (0, 0)
-    res = linprog(c, A_eq=Aeq, b_eq=np.concatenate([a, b]), bounds=bounds)
-    return res.fun
+    return transport_lp(a, b, C, forbidden)[0]
 
 
 @pytest.fixture
