@@ -1,4 +1,4 @@
-"""Input validation shared by every public function.
+"""Input validation, and the power-of-two scales, shared by every public function.
 
 Every error names the parameter, the constraint, the value received and a fix.
 """
@@ -6,6 +6,7 @@ Every error names the parameter, the constraint, the value received and a fix.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,11 @@ __all__ = [
     "check_cost_matrix",
     "check_choice",
     "check_finite",
+    "check_bool",
+    "is_int",
     "common_dtype",
+    "pow2_exponent",
+    "times_pow2",
 ]
 
 
@@ -220,3 +225,57 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
             f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})."
         )
     return value
+
+
+def is_int(value: Any) -> bool:
+    """True for a Python or NumPy integer (``np.int64`` included), False for bools.
+
+    Every parameter documented as an ``int`` accepts what this accepts.
+    """
+    integral = isinstance(value, numbers.Integral)
+    return integral and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` as a bool, raising unless it is ``True`` or ``False``.
+
+    A string such as ``"no"`` is truthy in Python; a bool option must be a real
+    bool (or a NumPy bool) so that a typo cannot flip its meaning.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"{name} must be True or False (got {value!r}); pass {name}=True or "
+            f"{name}=False."
+        )
+    return bool(value)
+
+
+def pow2_exponent(v: float) -> int:
+    """The exponent e of the smallest power of two with 2^e >= |v| (0 for 0, inf, NaN).
+
+    Solvers divide their inputs by such a scale before computing and multiply
+    the results back (:func:`times_pow2`): dividing by a power of two is exact
+    in binary floating point, so the normalisation costs no rounding, and the
+    values computed in between stay far from overflow and underflow.
+    """
+    v = abs(float(v))
+    if not (v > 0 and math.isfinite(v)):
+        return 0
+    m, e = math.frexp(v)  # v = m 2^e, 0.5 <= m < 1
+    return e - 1 if m == 0.5 else e
+
+
+def times_pow2(v: Any, e: float) -> Any:
+    """``v * 2**e`` for a float, array or tensor, without overflow in the factor.
+
+    Exact (barring overflow or subnormal results) when ``e`` is an integer; a
+    result beyond the dtype's range is inf or 0, as for any product.
+    """
+    ei = math.floor(e)
+    if e != ei:
+        v = v * 2.0 ** (e - ei)
+    while ei:
+        step = max(-512, min(512, ei))
+        v = v * 2.0**step
+        ei -= step
+    return v
