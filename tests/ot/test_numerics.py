@@ -21,9 +21,11 @@ import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
+from scipy.linalg import sqrtm
 from scipy.stats import wasserstein_distance
 
 from otgen.ot import onedim
+from otgen.ot.gaussian import gaussian_w2
 
 # The module (otgen.ot.sinkhorn is also the name of the function).
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -136,3 +138,65 @@ def test_one_dimensional_distance_is_scale_equivariant(k, p):
         assert_allclose(
             sols.f, s**p * sol1.f, rtol=1e-10, atol=1e-12 * s**p * abs(sol1.f).max()
         )
+
+
+# -- Gaussians (classes 5 and 6) ----------------------------------------------
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_gaussian_w2_of_identical_gaussians_is_zero(lib):
+    # Before: 128 in float32 for S1 = S2 with covariances of order 1e8.
+    rng = np.random.default_rng(10)
+    B = rng.normal(size=(4, 4))
+    for dtype in (np.float32, np.float64):
+        S = (1e8 * (B @ B.T + np.eye(4))).astype(dtype)
+        m = (1e4 * rng.normal(size=4)).astype(dtype)
+        m1, S1, m2, S2 = as_lib([m, S, m.copy(), S.copy()], lib)
+        r = gaussian_w2(m1, S1, m2, S2)
+        # float64 inside: the trace formula's rounding is ~1e-15 of tr S.
+        trace = float(np.trace(S.astype(np.float64)))
+        assert 0 <= value_of(r.value) <= 1e-12 * trace
+
+
+def bures_reference(m1, S1, m2, S2):
+    """W_2^2 by SciPy's matrix square roots, in float64."""
+    m1, S1, m2, S2 = (np.asarray(v, np.float64) for v in (m1, S1, m2, S2))
+    r1 = sqrtm(S1)
+    cross = np.trace(sqrtm(r1 @ S2 @ r1)).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(S1) + np.trace(S2) - 2 * cross)
+
+
+@settings(max_examples=10, deadline=None)
+@given(k=SCALE)
+@example(k=12)
+@example(k=-12)
+@example(k="tiny")
+@example(k="huge")
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gaussian_w2_is_scale_equivariant(k, lib, dtype):
+    # Before: float32 gave nan from s = 1e12 (products of covariances overflow)
+    # and a wrong value at 1e-12; float64 gave nan at 1e100.
+    s = (
+        10.0**k
+        if isinstance(k, int)
+        else {np.float64: (1e-150, 1e150), np.float32: (1e-15, 1e15)}[dtype][
+            k == "huge"
+        ]
+    )
+    rng = np.random.default_rng(29)
+    B1, B2 = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    S1, S2 = B1 @ B1.T + 0.1 * np.eye(3), B2 @ B2.T + 0.1 * np.eye(3)
+    m1, m2 = rng.normal(size=3), rng.normal(size=3)
+    ref = bures_reference(m1, S1, m2, S2)
+    args = [
+        (s * m1).astype(dtype),
+        (s * s * S1).astype(dtype),
+        (s * m2).astype(dtype),
+        (s * s * S2).astype(dtype),
+    ]
+    r = gaussian_w2(*as_lib(args, lib))
+    # float32: the inputs' rounding (6e-8) through the square roots.
+    rtol = 1e-9 if dtype == np.float64 else 2e-5
+    assert_allclose(value_of(r.value) / (s * s), ref, rtol=rtol)
+    assert_allclose(value_of(r.distance) / s, math.sqrt(ref), rtol=rtol)
