@@ -27,13 +27,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from otgen._arrays import ArrayLike, is_torch, to_output
-from otgen._validation import check_finite, check_points, check_positive
+from otgen._validation import (
+    check_finite,
+    check_points,
+    check_positive,
+    is_int,
+    pow2_exponent,
+    times_pow2,
+)
 
 __all__ = [
     "KERNELS",
@@ -45,6 +52,7 @@ __all__ = [
     "median_heuristic",
     "resolve_kernel",
     "wae_imq_scale",
+    "working_kernel",
 ]
 
 KERNELS = ("gaussian", "laplacian", "imq", "energy")
@@ -52,6 +60,16 @@ KERNELS = ("gaussian", "laplacian", "imq", "energy")
 WAE_IMQ_MULTISCALE = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 # Points used by the median heuristic (evenly spaced subsample beyond this).
 MEDIAN_MAX_POINTS = 1000
+# Kernel scales (lengths; sqrt(C) for IMQ) relative to the extent of the
+# centred data, in the working units of :func:`working_kernel`:
+# - below MIN_RELATIVE_SCALE, 1 / s^2 overflows float64 (refused);
+# - below FLOAT32_MIN_SCALE, float32 distances (error ~ u |z|^2) cost the
+#   kernel more than 1e-4 of its argument r^2 / s^2: computed in float64;
+# - below EXACT_MIN_SCALE, float64 |x|^2 + |y|^2 - 2 <x, y> costs it more
+#   than 1e-9: distances from coordinate differences (Kernel.exact).
+MIN_RELATIVE_SCALE = 1e-150
+FLOAT32_MIN_SCALE = 0.05
+EXACT_MIN_SCALE = 3e-4
 
 KernelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ScaleLike = str | float | Sequence[float] | None
@@ -97,6 +115,11 @@ class Kernel:
         Exponent of the energy kernel :math:`-(r/s)^\beta`, :math:`0 < \beta \le 2`.
     fn : callable, optional
         A user kernel ``fn(x, y) -> (n, m)`` Gram block (``name="callable"``).
+    exact : bool, default=False
+        Compute squared distances from coordinate differences in
+        :meth:`block` instead of :math:`\|x\|^2 + \|y\|^2 - 2\langle x,
+        y\rangle` (slower; exact for pairs much closer than the points'
+        norms). :func:`working_kernel` sets it where the scale needs it.
 
     Examples
     --------
@@ -108,6 +131,7 @@ class Kernel:
     scales: tuple[float, ...] = ()
     beta: float = 1.0
     fn: KernelFn | None = None
+    exact: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.fn is not None:
@@ -238,6 +262,12 @@ class Kernel:
         """
         if self.fn is not None:
             return self._call_fn(x, y)
+        if self.exact:
+            d = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+            d2 = d * d  # (n, m)
+            if diag_offset is not None:
+                d2 = d2.diagonal_scatter(d2.diagonal(diag_offset) * 0, diag_offset)
+            return self.from_sqdist(d2, inplace=inplace)
         x2 = (x * x).sum(-1)  # (n,)
         y2 = (y * y).sum(-1)  # (m,)
         affine = self._affine() if inplace else None
@@ -357,6 +387,9 @@ def median_heuristic(
     tx, ty = check_points(x, x if y is None else y)
     z = tx if y is None else torch.cat([tx, ty])
     z = z.detach().to(torch.float64)
+    # On z / 2^e (exact): no overflow of the squares at 1e154, no underflow.
+    e = pow2_exponent(float(z.abs().max()))
+    z = times_pow2(z, -e)
     if z.shape[0] > MEDIAN_MAX_POINTS:
         idx = torch.linspace(0, z.shape[0] - 1, MEDIAN_MAX_POINTS).round().long()
         z = z[idx.to(z.device)]
@@ -373,7 +406,15 @@ def median_heuristic(
             "the median heuristic gave scale 0 (more than half of the pairs of "
             "points coincide); pass scale=<float> explicitly."
         )
-    return med if squared else math.sqrt(med)
+    out = times_pow2(med, 2 * e) if squared else times_pow2(math.sqrt(med), e)
+    if not (0 < out < math.inf):
+        raise ValueError(
+            f"the median {'squared ' if squared else ''}distance of these points, "
+            f"{math.sqrt(med):.3g} x 2^{e}{' squared' if squared else ''}, is not "
+            "a normal float64 number; divide the data by a common length first "
+            "(kernel values are unchanged when the scale is divided too)."
+        )
+    return out
 
 
 def wae_imq_scale(
@@ -410,7 +451,7 @@ def wae_imq_scale(
     >>> wae_imq_scale(8)
     16.0
     """
-    if isinstance(d_z, bool) or not isinstance(d_z, int) or d_z < 1:
+    if not is_int(d_z) or d_z < 1:
         raise ValueError(
             f"d_z must be a positive integer latent dimension (got {d_z!r}); "
             "pass e.g. d_z=8."
@@ -483,6 +524,89 @@ def resolve_kernel(
     return Kernel(k.name, (check_positive(scale, "scale"),), k.beta)
 
 
+def working_kernel(
+    kernel: KernelLike,
+    scale: ScaleLike,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+) -> tuple[Kernel, Kernel, torch.Tensor, torch.Tensor | None]:
+    r"""The kernel and the points in working units, for safe Gram blocks.
+
+    A named kernel depends on the points only through :math:`(x - y) / s`, so
+    both clouds are centred on their common mean and divided by a power of
+    two :math:`2^e` (exact) with the scales (IMQ's :math:`C` by
+    :math:`4^e`): the Gram values are unchanged while the squared distances
+    are at most 4 (no overflow at coordinates of 1e154, no subnormals at
+    1e-160). ``"median"`` is resolved on the working points. float32 points
+    are computed in float64 where a scale is below ``FLOAT32_MIN_SCALE``
+    times the data's extent, and with exact distances below
+    ``EXACT_MIN_SCALE``. A callable kernel is returned as it is.
+
+    Returns
+    -------
+    tuple
+        ``(kernel in the data's units, working kernel, xw, yw)``.
+
+    Raises
+    ------
+    ValueError
+        On an invalid kernel or scale, or a scale below
+        ``MIN_RELATIVE_SCALE`` times the data's extent.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.0], [3e200]], dtype=torch.float64)
+    >>> k, kw, xw, _ = working_kernel("gaussian", 1e200, x)
+    >>> K = kernel_matrix(x / 1e200, kernel="gaussian", scale=1.0)
+    >>> torch.allclose(kw.block(xw, xw), K, rtol=1e-12, atol=0)
+    True
+    """
+    probe = resolve_kernel(kernel, None, x, y)
+    if probe.fn is not None:
+        k = resolve_kernel(kernel, scale, x, y)
+        return k, k, x, y
+    d = torch.float64
+    clouds = [x.detach().to(d)] + ([] if y is None else [y.detach().to(d)])
+    e1 = pow2_exponent(max(float(t.abs().max()) for t in clouds))
+    clouds = [times_pow2(t, -e1) for t in clouds]
+    c = 0.5 * (clouds[0].mean(0) + clouds[-1].mean(0))
+    r = max(float(torch.linalg.vector_norm(t - c, dim=1).max()) for t in clouds)
+    e2 = pow2_exponent(r)
+    e, pw = e1 + e2, 2 if probe.name == "imq" else 1
+
+    def work(t: torch.Tensor) -> torch.Tensor:
+        return times_pow2(times_pow2(t.to(d), -e1) - c, -e2)
+
+    xw, yw = work(x), (None if y is None else work(y))
+    if isinstance(scale, str) and scale == "median":
+        kw = resolve_kernel(kernel, scale, xw, yw)
+        user = tuple(times_pow2(v, e * pw) for v in kw.scales)
+        k = Kernel(kw.name, user, kw.beta)
+    else:
+        k = resolve_kernel(kernel, scale, x, y)
+        kw = Kernel(k.name, tuple(times_pow2(v, -e * pw) for v in k.scales), k.beta)
+    lengths = [v ** (1 / pw) for v in kw.scales]  # in units of the extent
+    extent = times_pow2(r, e1)
+    if r == 0:  # one point repeated: every kernel value is k(0)
+        kw = Kernel(kw.name, (1.0,) * len(kw.scales), kw.beta)
+    elif min(lengths) < MIN_RELATIVE_SCALE:
+        what = "sqrt(scale)" if pw == 2 else "scale"
+        raise ValueError(
+            f"scale must be at least {MIN_RELATIVE_SCALE:g} times the extent of "
+            f"the data ({extent:.3g}, the largest distance to the common mean) "
+            f"for the {kw.name} kernel, counting {what} (got scale={scale!r}): "
+            "below, kernel values between distinct points underflow to 0 and "
+            "1 / scale^2 overflows; pass scale='median' or a scale near the "
+            "typical distance between points."
+        )
+    dtype = x.dtype
+    if dtype == torch.float32 and min(lengths) < FLOAT32_MIN_SCALE:
+        dtype = d
+    if min(lengths) < EXACT_MIN_SCALE:
+        kw = Kernel(kw.name, kw.scales, kw.beta, exact=True)
+    return k, kw, xw.to(dtype), (None if yw is None else yw.to(dtype))
+
+
 def kernel_matrix(
     x: ArrayLike,
     y: ArrayLike | None = None,
@@ -527,9 +651,6 @@ def kernel_matrix(
     """
     as_torch = is_torch(x, y)
     tx, ty = check_points(x, x if y is None else y)
-    k = resolve_kernel(kernel, scale, tx, None if y is None else ty)
-    if k.translation_invariant:
-        center = 0.5 * (tx.detach().mean(0) + ty.detach().mean(0))
-        tx, ty = tx - center, ty - center
-    K = k.block(tx, ty, diag_offset=0 if y is None else None)
-    return to_output(K, as_torch)
+    _, k, xw, yw = working_kernel(kernel, scale, tx, None if y is None else ty)
+    K = k.block(xw, xw if yw is None else yw, diag_offset=0 if y is None else None)
+    return to_output(K.to(tx.dtype), as_torch)

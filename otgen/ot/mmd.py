@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from otgen._arrays import ArrayLike, is_torch, scalar_output
-from otgen._validation import check_choice, check_points, check_weights
+from otgen._validation import (
+    check_bool,
+    check_choice,
+    check_points,
+    check_weights,
+    is_int,
+)
 from otgen.ot._reduce import (
     Backend,
     choose_backend,
@@ -34,7 +40,7 @@ from otgen.ot._reduce import (
     kernel_quadform,
     native_support,
 )
-from otgen.ot.kernels import Kernel, KernelLike, ScaleLike, resolve_kernel
+from otgen.ot.kernels import Kernel, KernelLike, ScaleLike, working_kernel
 
 __all__ = ["MMDTestResult", "mmd", "mmd_test"]
 
@@ -56,7 +62,15 @@ def _check_probability(w: torch.Tensor, name: str) -> None:
 
 
 def _prepare(x, y, a, b, kernel, scale, estimator, backend):
-    """Validate the inputs; return tensors, weights, kernel and backend."""
+    """Validate the inputs; return working tensors, weights, kernels, backend.
+
+    The points and the kernel are in the working units of
+    :func:`otgen.ot.kernels.working_kernel` (centred, divided by a power of two
+    with the scales; float64 where float32 cannot resolve the scale), which
+    leave every kernel value unchanged. Returns ``(tx, ty, ta, tb, k, be,
+    k_user, dtype)``: ``k_user`` the kernel in the data's units, ``dtype`` the
+    input's.
+    """
     tx, ty = check_points(x, y)
     check_choice(estimator, "estimator", ESTIMATORS)
     n, m = tx.shape[0], ty.shape[0]
@@ -84,9 +98,11 @@ def _prepare(x, y, a, b, kernel, scale, estimator, backend):
         _check_probability(ta, "a")
     if b is not None:
         _check_probability(tb, "b")
-    k = resolve_kernel(kernel, scale, tx, ty)
+    dtype = tx.dtype
+    k_user, k, tx, ty = working_kernel(kernel, scale, tx, ty)
+    ta, tb = ta.to(tx.dtype), tb.to(tx.dtype)
     be = choose_backend(backend, n + m, n + m, tx.device, native_support(tx, kernel=k))
-    return tx, ty, ta, tb, k, be
+    return tx, ty, ta, tb, k, be, k_user, dtype
 
 
 def _pooled(tx: torch.Tensor, ty: torch.Tensor, k: Kernel) -> torch.Tensor:
@@ -209,11 +225,16 @@ def mmd(
         ``"median"``: the median heuristic on the pooled sample (data-dependent,
         so the estimate is biased). None: :math:`C = 2d` for IMQ (the WAE choice
         for a standard normal prior, see :func:`wae_imq_scale`), 1 otherwise.
+        Kernel values depend only on :math:`(x - y) / s`: the points are
+        centred and divided by a power of two with the scales (so coordinates
+        of :math:`10^{\pm 200}` give the same MMD), float32 runs in float64 when
+        s is below 5% of the data's extent, and s (for IMQ, :math:`\sqrt C`)
+        below 1e-150 times that extent is refused.
     estimator : {"unbiased", "biased", "all_pairs", "off_diagonal", "linear"}
         See above.
     squared : bool, default=True
         Return :math:`\widehat{\mathrm{MMD}^2}` (default) or
-        :math:`\sqrt{\max(\widehat{\mathrm{MMD}^2}, 0)}`.
+        :math:`\sqrt{\max(\widehat{\mathrm{MMD}^2}, 0)}`; True or False only.
     backend : {"auto", "dense", "chunked", "keops", "native"}, default="auto"
         Kernel sums: dense matrix, bounded-memory torch blocks, or KeOps. Unused
         by ``"linear"``.
@@ -248,12 +269,15 @@ def mmd(
     0.0
     """
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, k, be = _prepare(x, y, a, b, kernel, scale, estimator, backend)
+    squared = check_bool(squared, "squared")
+    tx, ty, ta, tb, k, be, _, dtype = _prepare(
+        x, y, a, b, kernel, scale, estimator, backend
+    )
     value = _estimate(tx, ty, ta, tb, k, estimator, be)
     if not squared:
         pos = value > 0
         value = torch.where(pos, value, torch.ones_like(value)).sqrt() * pos
-    return scalar_output(value.to(tx.dtype), as_torch)
+    return scalar_output(value.to(dtype), as_torch)
 
 
 @dataclass(frozen=True)
@@ -377,23 +401,20 @@ def mmd_test(
     True
     """
     check_choice(estimator, "estimator", ("unbiased", "biased"))
-    if (
-        isinstance(n_permutations, bool)
-        or not isinstance(n_permutations, int)
-        or (n_permutations < 1)
-    ):
+    if not is_int(n_permutations) or n_permutations < 1:
         raise ValueError(
             f"n_permutations must be a positive integer (got {n_permutations!r}); "
             "pass e.g. n_permutations=1000."
         )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(
             f"seed must be a non-negative integer (got {seed!r}); pass e.g. seed=0."
         )
     with torch.no_grad():
-        tx, ty, _, _, k, be = _prepare(
+        tx, ty, _, _, k, be, k_user, _ = _prepare(
             x, y, None, None, kernel, scale, estimator, backend
         )
+        n_permutations, seed = int(n_permutations), int(seed)
         n, m = tx.shape[0], ty.shape[0]
         N = n + m
         z = _pooled(tx, ty, k)
@@ -430,6 +451,12 @@ def mmd_test(
             done += cols
         all_stats = torch.cat(stats).cpu().numpy()
     observed, null = float(all_stats[0]), all_stats[1:]
+    if not np.isfinite(all_stats).all():
+        raise ValueError(
+            f"the MMD statistics are not finite (observed {observed!r}) with the "
+            f"kernel {k_user.describe()}; pass a callable kernel that returns "
+            "finite values, or a named kernel."
+        )
     # Ties within rounding count as exceedances (conservative).
     tol = 1e-9 * max(1.0, abs(observed))
     p = (1 + int(np.sum(null >= observed - tol))) / (1 + n_permutations)
@@ -439,5 +466,5 @@ def mmd_test(
         null_statistics=null,
         n_permutations=n_permutations,
         estimator=estimator,
-        kernel=k.describe(),
+        kernel=k_user.describe(),
     )

@@ -24,8 +24,10 @@ from numpy.testing import assert_allclose
 from scipy.linalg import sqrtm
 from scipy.stats import wasserstein_distance
 
+import otgen
 from otgen.ot import onedim
 from otgen.ot.gaussian import gaussian_w2
+from otgen.ot.kernels import wae_imq_scale
 
 # The module (otgen.ot.sinkhorn is also the name of the function).
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -200,3 +202,127 @@ def test_gaussian_w2_is_scale_equivariant(k, lib, dtype):
     rtol = 1e-9 if dtype == np.float64 else 2e-5
     assert_allclose(value_of(r.value) / (s * s), ref, rtol=rtol)
     assert_allclose(value_of(r.distance) / s, math.sqrt(ref), rtol=rtol)
+
+
+# -- MMD: kernels that underflow (class 4), extreme coordinates (6) -----------
+
+
+def naive_mmd2_unbiased(x, y, s):
+    """Brute-force unbiased MMD^2 with the Gaussian kernel exp(-r^2 / 2 s^2)."""
+
+    def k(u, v):
+        return np.exp(-sqdist(u, v) / (2 * s * s))
+
+    n, m = len(x), len(y)
+    kxx, kyy = k(x, x), k(y, y)
+    return (
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * k(x, y).mean()
+    )
+
+
+@pytest.mark.parametrize("s", [1e-160, 1e154, 1e200])
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_mmd_test_at_extreme_coordinates(s, lib):
+    # Before: stat = nan and p = 0.0099, rejecting H0 on a NaN.
+    x, y = cloud(40, 2, 6), cloud(45, 2, 7, shift=0.4)
+    z = np.concatenate([x, y])
+    i, j = np.triu_indices(len(z), 1)
+    d2 = np.sort(((z[i] - z[j]) ** 2).sum(-1))
+    med = np.sqrt(d2[(len(d2) - 1) // 2])  # the median heuristic (lower median)
+    ref = naive_mmd2_unbiased(x, y, med)
+    xs, ys = as_lib([s * x, s * y], lib)
+    got = otgen.mmd_test(xs, ys, n_permutations=99, seed=1)
+    assert math.isfinite(got.statistic)
+    assert_allclose(got.statistic, ref, rtol=1e-9)
+    assert got.p_value == otgen.mmd_test(x, y, n_permutations=99, seed=1).p_value
+    v = otgen.mmd(xs, ys, kernel="gaussian", scale=s * med)
+    assert_allclose(value_of(v), ref, rtol=1e-9)
+
+
+def test_mmd_kernel_underflow_gives_zero_not_nan():
+    # Every kernel value between distinct points underflows to 0: the
+    # statistics are exact (0 unbiased, 1/n + 1/m biased), the test never rejects.
+    x, y = cloud(30, 2, 8), cloud(30, 2, 9, shift=3.0)
+    for s in (1.0, 1e-160, 1e160):
+        u, v, scale = s * x, s * y, s * 1e-3
+        assert otgen.mmd(u, v, kernel="gaussian", scale=scale) == pytest.approx(
+            0.0, abs=1e-15
+        )
+        b = otgen.mmd(u, v, kernel="gaussian", scale=scale, estimator="biased")
+        assert_allclose(b, 1 / 30 + 1 / 30, rtol=1e-12)
+        res = otgen.mmd_test(u, v, kernel="gaussian", scale=scale, n_permutations=19)
+        assert math.isfinite(res.statistic) and res.p_value == 1.0
+
+
+KERNELS = [
+    ("gaussian", 1.0, 1),
+    ("laplacian", 1.5, 1),
+    ("imq", 2.0, 2),
+    ("energy", 1.0, 1),
+]
+
+
+@settings(max_examples=8, deadline=None)
+@given(k=SCALE)
+@example(k="tiny")
+@example(k="huge")
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+def test_mmd_is_invariant_when_the_kernel_scales_with_the_data(
+    k, lib, dtype, estimator
+):
+    s = scale_of(k, dtype, 1)
+    x, y = cloud(25, 3, 27, dtype=dtype), cloud(20, 3, 28, shift=0.3, dtype=dtype)
+    xs, ys = (s * x).astype(dtype), (s * y).astype(dtype)
+    for name, scale, power in KERNELS:
+        if power == 2 and not 1e-150 < s < 1e150:
+            continue  # IMQ's scale, a squared length, is beyond float64
+        ref = value_of(
+            otgen.mmd(
+                *as_lib([x, y], lib), kernel=name, scale=scale, estimator=estimator
+            )
+        )
+        got = value_of(
+            otgen.mmd(
+                *as_lib([xs, ys], lib),
+                kernel=name,
+                scale=scale * s**power,
+                estimator=estimator,
+            )
+        )
+        # float32: kernel values carry 6e-8 relative rounding (the data's scaled
+        # copies round differently); MMD^2 is a difference of sums of order 1.
+        tol = (
+            dict(rtol=1e-9, atol=1e-14)
+            if dtype == np.float64
+            else dict(rtol=1e-4, atol=1e-6)
+        )
+        assert_allclose(got, ref, **tol)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(scale=1e-300), "scale must be at least 1e-150"),
+        (dict(kernel="gaussian", scale=1e-300), "scale must be at least 1e-150"),
+        (dict(squared="no"), "squared must be True or False"),
+        (dict(squared=1), "squared must be True or False"),
+    ],
+)
+def test_mmd_errors_name_the_parameter_and_a_fix(kw, match):
+    # Before: ZeroDivisionError, or "no" taken as True.
+    x, y = cloud(12, 2, 20), cloud(12, 2, 21)
+    with pytest.raises(ValueError, match=match) as info:
+        otgen.mmd(x, y, **kw)
+    assert "got" in str(info.value) and "pass" in str(info.value)
+
+
+def test_mmd_accepts_numpy_integers():
+    # Before: "n_permutations must be a positive integer (got np.int32(30))".
+    x, y = cloud(15, 2, 22), cloud(15, 2, 23)
+    t1 = otgen.mmd_test(x, y, n_permutations=np.int32(30), seed=np.uint8(3))
+    assert t1.p_value == otgen.mmd_test(x, y, n_permutations=30, seed=3).p_value
+    assert wae_imq_scale(np.int64(8)) == wae_imq_scale(8)
