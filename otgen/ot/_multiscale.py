@@ -29,6 +29,7 @@ the kept ones, to the accuracy of the coarse potentials (which the margin
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -235,3 +236,10 @@ class MultiscaleOp:
             self.units_cols,
         )
         return out[self.cx.inv]
+
+    def astype(self, dtype: torch.dtype) -> MultiscaleOp:
+        """The same kept pairs over the points cast to ``dtype``."""
+        op = copy.copy(self)
+        op.xs, op.ys = self.xs.to(dtype), self.ys.to(dtype)
+        op.xt, op.yt = op.xs.T.contiguous(), op.ys.T.contiguous()
+        return op

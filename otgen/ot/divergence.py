@@ -76,8 +76,9 @@ def sinkhorn_divergence(
     float or Tensor
         :math:`S_\varepsilon` (a Python float for NumPy input, a 0-d tensor
         for torch input, differentiable in ``x``, ``y``, ``a``, ``b``). It is
-        non-negative up to the solver tolerance and tends to :math:`W_p^p`
-        (not :math:`W_p`) as eps -> 0.
+        non-negative (a negative sum of the three terms, which only the
+        solver tolerance can produce, is returned as 0), exactly 0 for equal
+        measures, and tends to :math:`W_p^p` (not :math:`W_p`) as eps -> 0.
 
     Raises
     ------
@@ -106,7 +107,7 @@ def sinkhorn_divergence(
     9.0
     """
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, c, rho, e, s, t, mi = _prepare(
+    tx, ty, ta, tb, c, rv, e, s, t, mi = _prepare(
         x,
         y,
         a,
@@ -123,17 +124,21 @@ def sinkhorn_divergence(
     show = _check_progress(progress, tx.shape[0], ty.shape[0])
     if x is y and a is b:  # identical inputs: three symmetric problems
         ty, tb = tx, ta
-    kw = dict(eps=e, cost=c, rho=rho, scaling=s, tol=t, max_iter=mi, backend=backend)
+    kw = dict(eps=e, cost=c, reach=rv, scaling=s, tol=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
     for u, v, wu, wv, coef, label in (
         (tx, ty, ta, tb, 1.0, "OT(a,b)"),
         (tx, tx, ta, ta, -0.5, "OT(a,a)"),
         (ty, ty, tb, tb, -0.5, "OT(b,b)"),
     ):
-        value, _, sol, _ = _solve(u, v, wu, wv, progress=label if show else None, **kw)
-        if not sol.converged:
-            _warn("sinkhorn_divergence", sol, e, t, mi)
-        total = total + coef * value
-    if rho is not None:
+        res = _solve(u, v, wu, wv, progress=label if show else None, **kw)
+        if not res.sol.converged:
+            _warn("sinkhorn_divergence", res.sol, e, t, mi)
+        total = total + coef * res.value
+    if rv is not None:
         total = total + 0.5 * e * (ta.sum() - tb.sum()) ** 2
-    return scalar_output(total, as_torch)
+    # S_eps >= 0 [1, Thm 1; 2]: a negative total is the stopping tolerance of
+    # the three solves (each value is within ~tol of its limit), not a
+    # distance; it is returned as 0 (equal measures give exactly 0: the three
+    # problems are then the same symmetric one).
+    return scalar_output(total.clamp_min(0.0), as_torch)

@@ -30,6 +30,7 @@ chunked and KeOps backends; no global autograd state is touched).
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,9 @@ from otgen._validation import (
     check_positive,
     check_same_mass,
     check_weights,
+    is_int,
+    pow2_exponent,
+    times_pow2,
 )
 from otgen.ot._reduce import (
     DENSE_MAX_PAIRS,
@@ -50,6 +54,7 @@ from otgen.ot._reduce import (
     multiscale_support,
     native_support,
     plan_cost_sum,
+    row_chunks,
     softmax_matvec,
     softmax_topk,
     softmin,
@@ -66,6 +71,30 @@ _DENSE_PLAN_MAX = 250_000_000  # pairs: 2 GB in float64
 # progress=None shows a bar from this many pairs (a soft-min pass takes about
 # a second or more on a CPU from there).
 PROGRESS_MIN_PAIRS = 10**9
+# Longest annealing schedule (soft-min sweeps before the target eps); the
+# default scaling 0.8 would need it only for eps / eps0 < 1e-969.
+MAX_ANNEALING = 10_000
+# Where eps sits relative to the cost scale cs (D^p, D the bound of _diameter
+# on the largest distance), the precision the loop can reach (measured on
+# n = 200 clouds against a float64 reference, see tests/ot/test_numerics.py):
+# - the exponents (f_i + g_j - C_ij) / eps carry an error ~ u cs / eps (u the
+#   unit roundoff), so the measured marginal error has a floor ~ 0.4 u cs / eps:
+#   float32 runs in float64 when eps < 3 u cs / tol, and float64 below
+#   u cs / tol cannot certify tol (converged=False);
+# - log b_j + (g_j - C_ij) / eps loses C / eps against log b_j, a relative
+#   error ~ u eps / cs on the value (float32: 1.5e-5 at eps = 1e2 cs):
+#   float32 runs in float64 from FLOAT32_MAX_EPS cs; balanced problems from
+#   LARGE_EPS cs use the expansion of _large_eps (error (cs / eps)^2, below
+#   the loop's from there), unbalanced ones are refused beyond
+#   UNBALANCED_MAX_EPS cs (float64 error ~ 1e-8).
+# - float32 rounds log b_j + g_j / eps to ~u |log b_j|: marginal errors below
+#   ~1e-6 are noise, so a tol below FLOAT32_MIN_TOL runs in float64.
+FLOAT32_MAX_EPS = 1e2
+FLOAT32_MIN_TOL = 1e-5
+LARGE_EPS = 1e5
+UNBALANCED_MAX_EPS = 1e8
+# rho = reach^p is accepted within [1 / REACH_RANGE, REACH_RANGE] * cs.
+REACH_RANGE = 1e12
 
 
 def _default_tol(dtype: torch.dtype) -> float:
@@ -93,12 +122,12 @@ def _check_scaling(scaling: Any) -> float:
 
 
 def _check_max_iter(max_iter: Any) -> int:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if not is_int(max_iter) or max_iter < 1:
         raise ValueError(
             f"max_iter must be an integer >= 1 (got {max_iter!r}); pass e.g. "
             "max_iter=1000."
         )
-    return max_iter
+    return int(max_iter)
 
 
 def _check_progress(progress: Any, n: int, m: int) -> bool:
@@ -114,9 +143,15 @@ def _check_progress(progress: Any, n: int, m: int) -> bool:
 
 
 def _scale(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Root-mean-square distance of the pooled points to their mean."""
+    """Root-mean-square distance of the pooled points to their mean.
+
+    Computed on the points divided by a power of two (no overflow of the
+    squares at coordinates of 1e154, no underflow at 1e-160).
+    """
     z = torch.cat([x.detach(), y.detach()]).to(torch.float64)
-    return float(((z - z.mean(0)) ** 2).sum(1).mean().sqrt())
+    k = pow2_exponent(float(z.abs().max()))
+    z = times_pow2(z, -k)
+    return times_pow2(float(((z - z.mean(0)) ** 2).sum(1).mean().sqrt()), k)
 
 
 def _diameter(x: torch.Tensor, y: torch.Tensor, q: float) -> float:
@@ -150,7 +185,16 @@ def default_eps(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> float:
             "infer the scale of an arbitrary cost; pass e.g. eps=1e-3 * C.max()."
         )
     s = _scale(x, y)
-    return (s / 10.0) ** cost.p if s > 0 else 1.0
+    if not s > 0:
+        return 1.0
+    try:
+        return (s / 10.0) ** cost.p
+    except OverflowError:
+        raise ValueError(
+            f"the default eps (s / 10)^p overflows float64 (spread s = {s:.3g}, p = "
+            f"{cost.p:g}), and so would the costs; divide x and y by {s:.3g} "
+            "(the value scales by s^p)."
+        ) from None
 
 
 @dataclass
@@ -163,6 +207,8 @@ class _Sol:
     converged: bool
     err: tuple[float, float]
     schedule: tuple[float, ...]
+    capped: bool = False  # max_iter stopped the loop before tol
+    why: str = ""  # a further reason for converged=False
 
 
 def _residual(w: torch.Tensor, f: torch.Tensor, ft: torch.Tensor, eps: float):
@@ -228,7 +274,7 @@ def _loop(
         scaling = scaling**3
     schedule = []
     e = eps0
-    while e > eps:
+    while e > eps and len(schedule) <= MAX_ANNEALING:  # see _check_annealing
         schedule.append(e)
         e *= scaling
     schedule.append(eps)
@@ -271,8 +317,11 @@ def _loop(
         n_iter += 1
         k += 1
         err = _residual(a, f, lm * sg, e)
-        bar.set_postfix_str(f"eps={e:.3g} iter={k} err={err:.2e}")
-        if err <= tol or k >= max_iter:
+        # The column residual: 0 for balanced updates (g = sf), not after the
+        # unbalanced translation.
+        err_b = err if symmetric else _residual(b, g, lm * sf, e)
+        bar.set_postfix_str(f"eps={e:.3g} iter={k} err={max(err, err_b):.2e}")
+        if max(err, err_b) <= tol or k >= max_iter:
             break
         if symmetric:
             f = g = 0.5 * (f + lm * sg)
@@ -284,14 +333,30 @@ def _loop(
             g = lm * sf
             if rho is not None:
                 tau = _shift(a, b, f, g, rho)
-                f, g, sf = f + tau, g - tau, sf + tau
+                f, g, sf = f + tau, g - tau, sf - tau
     bar.update(1)
     bar.close()
     if symmetric:
-        sf, err_b = sg, err
-    else:
-        err_b = _residual(b, g, lm * sf, e)
-    return _Sol(f, g, sg, sf, n_iter, err <= tol, (err, err_b), tuple(schedule))
+        sf = sg
+    ok = max(err, err_b) <= tol
+    sol = _Sol(f, g, sg, sf, n_iter, ok, (err, err_b), tuple(schedule))
+    sol.capped = not ok
+    return sol
+
+
+def _check_annealing(eps0: float, eps: float, scaling: float) -> None:
+    """Refuse a schedule longer than MAX_ANNEALING (eps in working units)."""
+    if not eps0 > eps:
+        return
+    steps = math.log(eps / eps0) / math.log(scaling)
+    if steps > MAX_ANNEALING:
+        fit = (eps / eps0) ** (1.0 / MAX_ANNEALING)
+        raise ValueError(
+            f"scaling={scaling!r} would take {steps:.3g} annealing steps from the "
+            f"cost scale down to eps (a ratio of {eps0 / eps:.3g}), more than "
+            f"MAX_ANNEALING={MAX_ANNEALING}; pass scaling <= {fit:.6f}, e.g. "
+            "scaling=0.9 (each step is a pass over all pairs)."
+        )
 
 
 def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, symmetric):
@@ -332,17 +397,24 @@ def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, sym
     return op, (f, g), eps_c
 
 
-def _values(a, b, sol: _Sol, eps: float, rho: float | None):
-    """Dual and primal objectives and the weight gradients, in float64."""
+def _values(a, b, sol: _Sol, eps: float, rho: float | None, unit_mass=False):
+    r"""Dual and primal objectives and the weight gradients, in float64.
+
+    The plan's relative marginals :math:`(P 1)_i / a_i = e^{(f_i - sg_i) /
+    \varepsilon}` enter through ``expm1``: at large eps they differ from 1 by
+    less than the float spacing, and ``eps (mass - m(a) m(b))`` would cancel.
+    ``unit_mass``: take m(a) = m(b) = 1 exactly (probability vectors whose
+    float sums differ from 1 by rounding, which eps would amplify).
+    """
     d = torch.float64
     a, b = a.to(d), b.to(d)
     f, g, sg, sf = (t.to(d) for t in (sol.f, sol.g, sol.sg, sol.sf))
-    ra = torch.exp((f - sg) / eps)  # (P 1)_i / a_i
-    cb = torch.exp((g - sf) / eps)  # (P^T 1)_j / b_j
-    r, c = a * ra, b * cb
-    ma, mb = a.sum(), b.sum()
-    mass = 0.5 * (r.sum() + c.sum())
-    ent = eps * (mass - ma * mb)
+    da = torch.expm1((f - sg) / eps)  # (P 1)_i / a_i - 1
+    db = torch.expm1((g - sf) / eps)  # (P^T 1)_j / b_j - 1
+    r, c = a + a * da, b + b * db
+    ma, mb = (a.new_ones(()), b.new_ones(())) if unit_mass else (a.sum(), b.sum())
+    # eps (mass - ma mb), mass = (sum r + sum c) / 2, without cancellation.
+    ent = eps * (0.5 * ((a * da).sum() + (b * db).sum()) + 0.5 * (ma + mb) - ma * mb)
     primal = (r * f).sum() + (c * g).sum() - ent
     if rho is None:
         dual = (a * f).sum() + (b * g).sum() - ent
@@ -350,80 +422,350 @@ def _values(a, b, sol: _Sol, eps: float, rho: float | None):
     else:
         dual = -rho * (a * torch.expm1(-f / rho)).sum()
         dual = dual - rho * (b * torch.expm1(-g / rho)).sum() - ent
-        # KL(r | a) with log(r_i / a_i) = (f_i - sg_i) / eps.
-        kl_a = (r * (f - sg) / eps - r + a).sum()
-        kl_b = (c * (g - sf) / eps - c + b).sum()
+        # KL(r | a) = sum r log(r / a) - r + a, log(r_i / a_i) = (f_i - sg_i) / eps.
+        kl_a = (r * (f - sg) / eps - a * da).sum()
+        kl_b = (c * (g - sf) / eps - b * db).sum()
         primal = primal + rho * (kl_a + kl_b)
         ga, gb = -rho * torch.expm1(-f / rho), -rho * torch.expm1(-g / rho)
-    ga = ga - eps * (ra - mb)
-    gb = gb - eps * (cb - ma)
+    ga = ga - eps * da - eps * (1 - mb)
+    gb = gb - eps * db - eps * (1 - ma)
     return dual, primal, r, ga, gb
 
 
-def _solve(
-    x, y, a, b, *, eps, cost: Cost, rho, scaling, tol, max_iter, backend, progress=None
-):
-    """Run the loop and attach envelope-theorem gradients.
+def _normalise(x: torch.Tensor, y: torch.Tensor, same: bool, q: float):
+    """Working coordinates ``(z - c) / 2^k`` of both clouds, in float64.
 
-    Returns ``(value, primal, sol, backend)``; ``value`` is a differentiable
-    0-d tensor in the dtype of ``x``. ``x is y and a is b`` runs the symmetric
-    loop (one soft-min per sweep). ``progress``: a bar label (see _loop).
+    ``c`` is the common mean and ``2^k`` the power of two just above the
+    bound of :func:`_diameter` on the largest distance, so the costs are at
+    most 1 whatever the data's scale (no overflow of squares at coordinates of
+    1e154, no subnormals at 1e-160). Returns ``(xw, yw, k)``; ``xw`` keeps the
+    graph of ``x`` (float64), and ``yw is xw`` when ``same``.
     """
-    symmetric = x is y and a is b
+    d = torch.float64
+    xd = x.detach().to(d)
+    yd = xd if same else y.detach().to(d)
+    e1 = pow2_exponent(max(float(xd.abs().max()), float(yd.abs().max())))
+    xs, ys = times_pow2(xd, -e1), times_pow2(yd, -e1)  # |z| <= 1: no overflow
+    c = 0.5 * (xs.mean(0) + ys.mean(0))
+    e2 = pow2_exponent(_diameter(xs - c, ys - c, q))
+
+    def work(t: torch.Tensor) -> torch.Tensor:
+        return times_pow2(times_pow2(t.to(d), -e1) - c, -e2)
+
+    xw = work(x)
+    return xw, (xw if same else work(y)), e1 + e2
+
+
+def _max_cost(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> float:
+    """Largest entry of a callable cost's matrix, by row blocks."""
+    best = 0.0
+    for blk in row_chunks(x.shape[0], y.shape[0]):
+        best = max(best, float(cost.pairwise(x[blk].detach(), y.detach()).max()))
+    return best
+
+
+def _identical(x, y, a, b) -> bool:
+    """True if the two measures are the same arrays of numbers."""
+    return (
+        x.shape == y.shape
+        and a.shape == b.shape
+        and bool(torch.equal(x.detach(), y.detach()))
+        and bool(torch.equal(a.detach(), b.detach()))
+    )
+
+
+def _large_eps(x, y, a, b, cost: Cost, eps: float, tol: float, unit_mass) -> _Sol:
+    r"""Balanced :math:`\mathrm{OT}_\varepsilon` for eps >= LARGE_EPS x the cost scale.
+
+    With :math:`\hat a = a / m(a)`, :math:`\hat b = b / m(b)`, the weighted
+    means :math:`\bar C_{i\cdot} = \sum_j \hat b_j C_{ij}`, :math:`\bar
+    C_{\cdot j}`, :math:`\bar C` and the double-centred cost :math:`\tilde C =
+    C - \bar C_{i\cdot} - \bar C_{\cdot j} + \bar C`, the potentials
+    :math:`f_i = \bar C_{i\cdot} - \bar C / 2 - \tfrac{\varepsilon}{2} \log m`
+    (and :math:`g_j` likewise), :math:`m = \sqrt{m(a) m(b)}`, give the plan
+    :math:`\hat a \otimes \hat b\, m\, e^{-\tilde C / \varepsilon}`, whose
+    marginals err by :math:`O((\tilde C / \varepsilon)^2)`, and the value
+    :math:`m \bar C - m \|\tilde C\|^2_{\hat a \otimes \hat b} / (2
+    \varepsilon) + \varepsilon\, m (m - 1 - \log m)`, exact to a relative
+    :math:`O((C / \varepsilon)^2)` [Genevay et al. 2019: :math:`\mathrm{OT}_
+    \varepsilon \to \langle a \otimes b, C\rangle`]. ``sg`` and ``sf`` carry
+    the second moments of :math:`\tilde C`, so that :func:`_values` sees the
+    marginals to second order. Two passes over the pairs, in float64.
+    ``unit_mass``: m(a) = m(b) = 1 exactly (see :func:`_as_probabilities`).
+    """
+    d = torch.float64
+    xd, yd = x.detach().to(d), y.detach().to(d)
+    a, b = a.detach().to(d), b.detach().to(d)
+    ah, bh = a / a.sum(), b / b.sum()
+    n, m = xd.shape[0], yd.shape[0]
+    row = torch.empty(n, dtype=d, device=xd.device)
+    col = torch.zeros(m, dtype=d, device=xd.device)
+    for blk in row_chunks(n, m):
+        C = cost.pairwise(xd[blk], yd).to(d)  # (rows, m)
+        row[blk] = C @ bh
+        col += ah[blk] @ C
+    mean = (ah * row).sum()
+    s = torch.empty(n, dtype=d, device=xd.device)
+    t = torch.zeros(m, dtype=d, device=xd.device)
+    for blk in row_chunks(n, m):
+        Ct = cost.pairwise(xd[blk], yd).to(d) - row[blk, None] - col[None, :] + mean
+        Ct.mul_(Ct)
+        s[blk] = Ct @ bh
+        t += ah[blk] @ Ct
+    la, lb = (0.0, 0.0) if unit_mass else (float(a.sum().log()), float(b.sum().log()))
+    f = row - 0.5 * mean - 0.25 * eps * (la + lb)
+    g = col - 0.5 * mean - 0.25 * eps * (la + lb)
+    # (P 1)_i / a_i = sqrt(m(b) / m(a)) (1 + s_i / (2 eps^2)); likewise P^T 1.
+    sg = f - eps * (0.5 * (lb - la) + torch.log1p(s / (2 * eps * eps)))
+    sf = g - eps * (0.5 * (la - lb) + torch.log1p(t / (2 * eps * eps)))
+    err = (_residual(a, f, sg, eps), _residual(b, g, sf, eps))
+    return _Sol(f, g, sg, sf, 0, max(err) <= tol, err, (eps,))
+
+
+def _as_probabilities(a, b, dtype: torch.dtype):
+    """``(a, b, True)`` normalised in float64 if each sums to 1 up to rounding.
+
+    At large eps the balanced value moves by eps m(m - 1 - log m) ~ eps
+    (m - 1)^2 / 2 with the mass m: float32 weights 1/n, which sum to 1 - 2e-8,
+    would add 1e-16 eps to a value of order the cost. Weights summing to 1
+    within n u (u the unit roundoff of their dtype) are taken for the
+    probability vectors they stand for (``dtype``: the weights' input dtype).
+    """
+    d = torch.float64
+    a, b = a.to(d), b.to(d)
+    ma, mb = a.sum(), b.sum()
+    slack = max(a.shape[0], b.shape[0]) * torch.finfo(dtype).eps
+    if abs(float(ma) - 1) <= slack and abs(float(mb) - 1) <= slack:
+        return a / ma, b / mb, True
+    return a, b, False
+
+
+def _recheck(op, x, y, a, b, sol: _Sol, eps, rho, symmetric: bool, backend, cost):
+    """Measure the plan's marginal errors in float64, in place.
+
+    A float32 loop compares potentials rounded alike: at small eps it reaches
+    a fixed point of its own rounding (error 0) while the plan it describes is
+    off by orders of magnitude. One more pass in float64 over the float32
+    potentials gives the marginals of the plan they define; ``sg``, ``sf``
+    and the value come from it.
+    """
+    d = torch.float64
     n, m = x.shape[0], y.shape[0]
-    native_why = native_support(x, cost=cost)
+    if backend == "multiscale":
+        op64 = op.astype(d)
+    else:
+        if backend == "dense" and n * m > DENSE_MAX_PAIRS:  # do not store C twice
+            backend = _grad_backend(backend, n, m, native_support(x, cost=cost))
+        op64 = softmin_op(x.to(d), y.to(d), cost, backend)
+    a, b = a.to(d), b.to(d)
+    f, g = sol.f.to(d), sol.g.to(d)
+    lm = 1.0 if rho is None else 1.0 / (1.0 + eps / rho)
+    sg = op64.rows(b.log() + g / eps, eps)
+    err_a = _residual(a, f, lm * sg, eps)
+    if symmetric:
+        sf, err_b = sg, err_a
+    else:
+        sf = op64.cols(a.log() + f / eps, eps)
+        err_b = _residual(b, g, lm * sf, eps)
+    sol.f, sol.g, sol.sg, sol.sf, sol.err = f, g, sg, sf, (err_a, err_b)
+
+
+@dataclass
+class _Solved:
+    """A solved problem: the user's value, and the solution in working units.
+
+    Working units: coordinates ``(z - c) / 2^k``, costs, eps, rho and the
+    potentials divided by ``2^kp`` (``kp = k p``; 0 for a callable cost), in
+    ``dtype`` (float64 where the input's float32 cannot reach tol).
+    """
+
+    value: torch.Tensor
+    primal: torch.Tensor
+    sol: _Sol
+    backend: str
+    x: torch.Tensor
+    y: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+    eps: float
+    kp: float
+
+    def user(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """A potential in the user's cost units and dtype."""
+        return times_pow2(t.to(torch.float64), self.kp).to(dtype)
+
+    @property
+    def schedule(self) -> tuple[float, ...]:
+        """The eps schedule in the user's cost units."""
+        return tuple(times_pow2(e, self.kp) for e in self.sol.schedule)
+
+
+def _solve(
+    x,
+    y,
+    a,
+    b,
+    *,
+    eps,
+    cost: Cost,
+    reach,
+    scaling,
+    tol,
+    max_iter,
+    backend,
+    progress=None,
+):
+    """Normalise, run the loop, attach envelope-theorem gradients.
+
+    Returns a :class:`_Solved`; its ``value`` is a differentiable 0-d tensor
+    in the dtype of ``x``. Equal measures (``x is y and a is b``, or the same
+    numbers) run the symmetric loop (one soft-min per sweep). ``progress``: a
+    bar label (see _loop).
+    """
+    same = x is y and a is b
+    symmetric = same or _identical(x, y, a, b)
+    n, m = x.shape[0], y.shape[0]
+    # Working units (see _Solved) and the cost scale cs there.
+    if cost.fn is None:
+        xg, yg, k = _normalise(x, y, same, cost.q)
+        kp = k * cost.p
+        cs = _diameter(xg, yg, cost.q) ** cost.p
+    else:
+        xg, yg, kp = x, y, 0.0
+        cs = _max_cost(x, y, cost)
+    eps_w = times_pow2(eps, -kp)
+    ratio = eps_w / cs if cs > 0 else 1.0
+    cs_user = times_pow2(cs, kp)
+    rho = None
+    if reach is not None:
+        if cost.fn is None:
+            try:
+                rho = times_pow2(reach, -k) ** cost.p
+            except OverflowError:
+                rho = math.inf
+        else:
+            rho = reach
+        if cs > 0 and not (1 / REACH_RANGE <= rho / cs <= REACH_RANGE):
+            lo, hi = (times_pow2(cs, kp) * REACH_RANGE**t for t in (-1, 1))
+            if cost.fn is None:
+                lo, hi = (v ** (1 / cost.p) for v in (lo, hi))
+            raise ValueError(
+                f"reach must be within [{lo:.3g}, {hi:.3g}] for these data (got "
+                f"reach={reach:g}): rho = reach^p is accepted within "
+                f"[{1 / REACH_RANGE:g}, {REACH_RANGE:g}] times the cost scale "
+                f"{cs_user:.3g}; pass reach=None for balanced OT, or a reach in "
+                "that range."
+            )
+        if ratio > UNBALANCED_MAX_EPS:
+            raise ValueError(
+                f"eps must be at most {UNBALANCED_MAX_EPS:g} times the cost scale "
+                f"for unbalanced OT (got eps={eps:g}, {ratio:.3g} times the cost "
+                f"scale {cs_user:.3g}): beyond, float64 cannot resolve C / eps; "
+                f"pass eps <= {UNBALANCED_MAX_EPS * cs_user:.3g}."
+            )
+    eps0 = cs
+    _check_annealing(eps0, eps_w, scaling)
+    # The working dtype: see FLOAT32_MAX_EPS.
+    wd = x.dtype
+    u = torch.finfo(wd).eps / 2
+    low = ratio < 3 * u / tol or tol < FLOAT32_MIN_TOL
+    if wd == torch.float32 and (low or ratio > FLOAT32_MAX_EPS):
+        wd = torch.float64
+        u = torch.finfo(wd).eps / 2
+    xw = xg.detach().to(wd)
+    yw = xw if same else yg.detach().to(wd)
+    aw, bw = a.detach().to(wd), b.detach().to(wd)
+    if rho is None:  # equal masses to the last bit (float32 sums differ by 1e-8)
+        bw = bw * (aw.sum() / bw.sum())
+    if symmetric:
+        yw, bw = xw, aw
+    native_why = native_support(xw, cost=cost)
     backend = choose_backend(
         backend,
         n,
         m,
         x.device,
         native_why,
-        multiscale_support(x, cost, rho),
-        store=(x.shape[1], stored_bytes(n, m, x.dtype, symmetric)),
+        multiscale_support(xw, cost, rho),
+        store=(x.shape[1], stored_bytes(n, m, wd, symmetric)),
     )
     kw = dict(rho=rho, scaling=scaling, tol=tol, max_iter=max_iter, symmetric=symmetric)
-    init = None
+    init, op, unit_mass = None, None, False
     with torch.no_grad():
-        if backend == "multiscale":
-            op, init, eps0 = _multiscale_start(
-                x, y, a.detach(), b.detach(), cost, eps, **kw
-            )
+        if rho is None and cs > 0 and ratio >= LARGE_EPS:
+            aw, bw, unit_mass = _as_probabilities(aw, bw, a.dtype)
+            if symmetric:
+                bw = aw
+            sol = _large_eps(xw, yw, aw, bw, cost, eps_w, tol, unit_mass)
+            if backend == "multiscale":  # no op: the gradient runs on all pairs
+                backend = "native" if native_why is None else "chunked"
         else:
-            op = softmin_op(x, y, cost, backend)
-            eps0 = (
-                _diameter(x, y, cost.q) ** cost.p if cost.fn is None else op.max_cost()
-            )
-        sol = _loop(
-            op,
-            a.detach(),
-            b.detach(),
-            eps=eps,
-            eps0=eps0,
-            init=init,
-            progress=progress,
-            **kw,
-        )
-        if backend == "multiscale":
-            sol.schedule = op.coarse_schedule + sol.schedule
-        dual, primal, r, ga, gb = _values(a.detach(), b.detach(), sol, eps, rho)
-    value = dual.to(x.dtype)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, a, b)):
-        expr = value.new_zeros(())
-        if x.requires_grad or y.requires_grad:
-            h = (b.detach().log() + sol.g / eps).detach()
-            # d/dC_ij of sum_i r_i smin(h)_i is exactly P_ij (any f, g).
             if backend == "multiscale":
-                ft = op.softmin(x, y, h, eps)
+                op, init, eps0 = _multiscale_start(xw, yw, aw, bw, cost, eps_w, **kw)
+            else:
+                op = softmin_op(xw, yw, cost, backend)
+            sol = _loop(
+                op, aw, bw, eps=eps_w, eps0=eps0, init=init, progress=progress, **kw
+            )
+            if backend == "multiscale":
+                sol.schedule = op.coarse_schedule + sol.schedule
+            if wd != torch.float64:
+                _recheck(op, xw, yw, aw, bw, sol, eps_w, rho, symmetric, backend, cost)
+                sol.converged = max(sol.err) <= tol
+            if cs > 0 and ratio < u / tol:
+                sol.converged = False
+                sol.why = (
+                    f"eps={eps:g} is {ratio:.2g} times the cost scale {cs_user:.3g}, "
+                    f"and below {u / tol:.2g} times it {wd} cannot compute "
+                    "exp((f_i + g_j - C_ij) / eps) to tol, so the plan's marginals "
+                    f"cannot be certified: pass eps >= {u / tol * cs_user:.3g} or a "
+                    "larger tol, or use exact_ot for unregularised OT"
+                )
+        dual, primal, r, ga, gb = _values(aw, bw, sol, eps_w, rho, unit_mass)
+    value = times_pow2(dual, kp)
+    f_user, g_user = (times_pow2(t.to(torch.float64), kp) for t in (sol.f, sol.g))
+    bad = [
+        name
+        for name, t in (("value", value), ("f", f_user), ("g", g_user))
+        if not bool(torch.isfinite(t.to(x.dtype)).all())
+    ]
+    if bad:
+        raise ValueError(
+            f"the {' and '.join(bad)} of this problem overflow {x.dtype} (the cost "
+            f"scale is {cs_user:.3g}); divide x and y by a common length s (the "
+            "value scales by s^p), or pass float64 data."
+        )
+    value = value.to(x.dtype)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, y, a, b)):
+        expr = torch.zeros((), dtype=torch.float64, device=x.device)
+        if x.requires_grad or y.requires_grad:
+            h = (bw.log() + sol.g.to(wd) / eps_w).detach()
+            xt, yt = xg.to(wd), yg.to(wd)
+            # d/dC_ij of sum_i r_i smin(h)_i is exactly P_ij (any f, g).
+            if backend == "multiscale" and op is not None:
+                ft = op.softmin(xt, yt, h, eps_w)
             else:
                 gb_ = _grad_backend(backend, n, m, native_why)
-                ft = softmin(x, y, h, eps, cost, gb_)  # (n,)
-            expr = expr + (r.to(x.dtype) * ft).sum()
+                ft = softmin(xt, yt, h, eps_w, cost, gb_)  # (n,)
+            expr = expr + (r.to(wd) * ft).sum().to(torch.float64)
         if a.requires_grad:
-            expr = expr + (a * ga.to(a.dtype)).sum()
+            expr = expr + (a.to(torch.float64) * ga).sum()
         if b.requires_grad:
-            expr = expr + (b * gb.to(b.dtype)).sum()
-        value = value + (expr - expr.detach())
-    return value, primal.to(x.dtype), sol, backend
+            expr = expr + (b.to(torch.float64) * gb).sum()
+        expr = times_pow2(expr, kp)
+        value = value + (expr - expr.detach()).to(x.dtype)
+    return _Solved(
+        value,
+        times_pow2(primal, kp).to(x.dtype),
+        sol,
+        backend,
+        xw,
+        yw,
+        aw,
+        bw,
+        eps_w,
+        kp,
+    )
 
 
 def _grad_backend(backend: str, n: int, m: int, native_why: str | None) -> str:
@@ -450,6 +792,9 @@ class EntropicPlan:
 
     Never stored: each method runs one pass over the pairs (dense for the
     ``"dense"`` backend, in row blocks otherwise), so it works at any size.
+    It is evaluated in the solver's working units (coordinates divided by a
+    power of two :math:`2^k`, costs, eps and potentials by :math:`2^{kp}`)
+    and precision, and returned in the input's dtype.
 
     Attributes
     ----------
@@ -457,18 +802,23 @@ class EntropicPlan:
         ``(n, m)``.
     """
 
-    def __init__(self, x, y, a, b, f, g, eps, cost, backend, as_torch) -> None:
+    def __init__(
+        self, x, y, a, b, f, g, eps, cost, backend, as_torch, *, unit=0.0, dtype=None
+    ) -> None:
         self._x, self._y, self._a, self._b = x, y, a, b
-        self._f, self._g, self._eps, self._cost = f, g, eps, cost
+        self._f, self._g = f.to(x.dtype), g.to(x.dtype)
+        self._eps, self._cost, self._unit = eps, cost, unit
+        self._dtype = x.dtype if dtype is None else dtype
         self._backend = "dense" if backend == "dense" else "chunked"
         self._as_torch = as_torch
         self.shape = (x.shape[0], y.shape[0])
 
     def __repr__(self) -> str:
-        return f"EntropicPlan(shape={self.shape}, eps={self._eps:g})"
+        eps = times_pow2(self._eps, self._unit)
+        return f"EntropicPlan(shape={self.shape}, eps={eps:g})"
 
     def _out(self, t):
-        return to_output(t, self._as_torch)
+        return to_output(t.to(self._dtype), self._as_torch)
 
     def _in(self, v, length: int, name: str) -> torch.Tensor:
         t = v if isinstance(v, torch.Tensor) else torch.as_tensor(v)
@@ -534,17 +884,17 @@ class EntropicPlan:
     @torch.no_grad()
     def topk(self, k: int):
         """The ``k`` largest entries of each row: ``(values (n, k), cols (n, k))``."""
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.shape[1]:
+        if not is_int(k) or not 1 <= k <= self.shape[1]:
             raise ValueError(
                 f"k must be an integer in [1, {self.shape[1]}] (got {k!r}); it is "
                 "the number of entries kept per row."
             )
         h = self._b.log() + self._g / self._eps
         lse, s, idx = softmax_topk(
-            self._x, self._y, h, self._eps, self._cost, self._backend, k
+            self._x, self._y, h, self._eps, self._cost, self._backend, int(k)
         )
         vals = self._a[:, None] * torch.exp(self._f[:, None] / self._eps + s)
-        return self._out(vals), self._out(idx)
+        return self._out(vals), to_output(idx, self._as_torch)
 
     @torch.no_grad()
     def transport_cost(self):
@@ -552,6 +902,7 @@ class EntropicPlan:
         h = self._b.log() + self._g / self._eps
         la = self._a.log() + self._f / self._eps
         t = plan_cost_sum(self._x, self._y, h, la, self._eps, self._cost, self._backend)
+        t = times_pow2(t.to(torch.float64), self._unit).to(self._dtype)
         return scalar_output(t, self._as_torch)
 
 
@@ -568,25 +919,37 @@ def _prepare(x, y, a, b, *, eps, cost, p, q, reach, scaling, tol, max_iter):
     ta = check_weights(a, tx.shape[0], "a", tx)
     tb = check_weights(b, ty.shape[0], "b", tx)
     c = resolve_cost(cost, p=p, q=q)
-    rho = None
+    rv = None
     if reach is not None:
         rv = check_positive(reach, "reach")
-        rho = rv if c.fn is not None else rv**c.p
     else:
         check_same_mass(ta, tb)
     e = default_eps(tx, ty, c) if eps is None else check_positive(eps, "eps")
     s = _check_scaling(scaling)
     t = _default_tol(tx.dtype) if tol is None else check_positive(tol, "tol")
     mi = _check_max_iter(max_iter)
-    return tx, ty, ta, tb, c, rho, e, s, t, mi
+    return tx, ty, ta, tb, c, rv, e, s, t, mi
 
 
 def _warn(what: str, sol: _Sol, eps: float, tol: float, max_iter: int) -> None:
+    err = max(sol.err)
+    parts = []
+    if sol.capped:
+        parts.append(
+            f"marginal error {err:.2e} > tol={tol:g} after max_iter={max_iter} "
+            f"iterations at eps={eps:g} (increase max_iter, loosen tol or "
+            "increase eps)"
+        )
+    elif err > tol:  # a float32 loop stopped by its own rounding
+        parts.append(
+            f"the plan's marginal error measured in float64 is {err:.2e} > "
+            f"tol={tol:g} at eps={eps:g} (pass float64 data or increase eps)"
+        )
+    if sol.why:
+        parts.append(sol.why)
     warnings.warn(
-        f"{what} did not converge: marginal error {sol.err[0]:.2e} > tol={tol:g} "
-        f"after max_iter={max_iter} iterations at eps={eps:g}; the result is "
-        "approximate (converged=False). Increase max_iter, loosen tol or "
-        "increase eps.",
+        f"{what} did not converge: {'; '.join(parts)}. The result is approximate "
+        "(converged=False).",
         UserWarning,
         stacklevel=3,
     )
@@ -640,7 +1003,9 @@ def sinkhorn(
         Power and norm for ``cost="minkowski"``: :math:`\|x - y\|_q^p`.
     reach : float, optional
         Unbalanced OT with :math:`\rho = \text{reach}^p` (a distance; in cost
-        units for a callable cost). None: balanced.
+        units for a callable cost). None: balanced. :math:`\rho` must lie
+        within ``REACH_RANGE`` = 1e12 times the cost scale :math:`D^p` either
+        way (the error says the range in units of reach).
     scaling : float in (0, 1), default=0.8
         Ratio between successive eps of the annealing, which starts at an
         upper bound D^p on the largest cost; D is the smaller of the bounding
@@ -649,11 +1014,13 @@ def sinkhorn(
         ``scaling`` acts on the blur: its 0.9 is 0.81 here. Slower annealing
         (closer to 1) costs
         more iterations up front but far fewer at the target eps: at small
-        eps the annealing is the efficient part of the solve.
+        eps the annealing is the efficient part of the solve. A schedule of
+        more than ``MAX_ANNEALING`` = 10000 steps is refused.
     tol : float, optional
-        Stop when the relative L1 error of the row marginal
-        :math:`\|P 1 - a\|_1 / \|a\|_1` is below ``tol`` (the column marginal
-        is exact after each update). Default 1e-3.
+        Stop when the relative L1 errors of the marginals
+        :math:`\|P 1 - a\|_1 / \|a\|_1` and :math:`\|P^\top 1 - b\|_1 /
+        \|b\|_1` are below ``tol`` (the column marginal is exact after each
+        balanced update). Default 1e-3.
     max_iter : int, default=1000
         Cap on the iterations at the target eps (annealing excluded).
     backend : str, default="auto"
@@ -685,13 +1052,43 @@ def sinkhorn(
     ------
     ValueError
         On invalid points or weights, unequal masses without ``reach``,
-        ``eps <= 0``, ``reach <= 0``, ``scaling`` outside (0, 1), ``tol <= 0``,
-        ``max_iter < 1`` or an unknown backend or cost.
+        ``eps <= 0``, ``reach`` outside its range, ``scaling`` outside (0, 1)
+        or needing more than ``MAX_ANNEALING`` steps, ``tol <= 0``,
+        ``max_iter < 1``, an unknown backend or cost, or a result that
+        overflows the input's dtype.
 
     Warns
     -----
     UserWarning
-        If ``max_iter`` is reached first; the result has ``converged=False``.
+        If ``max_iter`` is reached first, or the marginal error cannot be
+        certified (see Notes); the result has ``converged=False``.
+
+    Notes
+    -----
+    **Scale.** Named costs are solved on the points centred on their common
+    mean and divided by a power of two :math:`2^k` just above the bound D on
+    the largest distance (exact in binary floating point), with eps and
+    :math:`\rho` divided by :math:`2^{kp}`; the value, potentials and
+    schedule are multiplied back. The result is scale-equivariant, and
+    coordinates of :math:`10^{\pm 200}` cost no accuracy; a value or
+    potentials beyond the input's dtype raise a ValueError.
+
+    **Precision.** The exponents :math:`(f_i + g_j - C_{ij}) / \varepsilon`
+    carry an error of about :math:`u D^p / \varepsilon` (u the unit
+    roundoff), and :math:`\log b_j + g_j / \varepsilon` loses
+    :math:`C / \varepsilon` at large eps. float32 input therefore runs in
+    float64 (results returned in float32) when eps is below
+    :math:`3u/\mathrm{tol}` or above 100 times :math:`D^p`, or tol is below
+    1e-5; otherwise the float32 run's marginal errors are measured once more in
+    float64 before ``converged`` is decided. Below :math:`u /
+    \mathrm{tol}\, D^p` even float64 cannot certify the marginals
+    (``converged=False`` with a warning). Balanced problems with
+    :math:`\varepsilon \ge 10^5 D^p` use the expansion
+    :math:`\langle a \otimes b, C\rangle - \|\tilde C\|^2 / (2\varepsilon)`
+    (exact to :math:`(D^p/\varepsilon)^2`, :math:`\tilde C` the doubly
+    centred cost) instead of iterations [4]_; unbalanced ones are refused
+    beyond :math:`10^8 D^p`. The returned ``f``, ``g`` are rounded to the
+    input's dtype; ``plan`` is evaluated in the working precision.
 
     References
     ----------
@@ -702,6 +1099,8 @@ def sinkhorn(
        Sinkhorn divergences. AISTATS 2019.
     .. [3] L. Chizat, G. Peyré, B. Schmitzer, F.-X. Vialard. Scaling
        algorithms for unbalanced optimal transport problems. Math. Comp. 2018.
+    .. [4] A. Genevay, L. Chizat, F. Bach, M. Cuturi, G. Peyré. Sample
+       complexity of Sinkhorn divergences. AISTATS 2019.
 
     Examples
     --------
@@ -712,7 +1111,7 @@ def sinkhorn(
     (True, True)
     """
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, c, rho, e, s, t, mi = _prepare(
+    tx, ty, ta, tb, c, rv, e, s, t, mi = _prepare(
         x,
         y,
         a,
@@ -729,37 +1128,40 @@ def sinkhorn(
     show = _check_progress(progress, tx.shape[0], ty.shape[0])
     if x is y and a is b:  # a symmetric problem: the faster symmetric loop
         ty, tb = tx, ta
-    value, primal, sol, bk = _solve(
+    res = _solve(
         tx,
         ty,
         ta,
         tb,
         eps=e,
         cost=c,
-        rho=rho,
+        reach=rv,
         scaling=s,
         tol=t,
         max_iter=mi,
         backend=backend,
         progress="sinkhorn" if show else None,
     )
+    sol = res.sol
     if not sol.converged:
         _warn("sinkhorn", sol, e, t, mi)
-    det = [u.detach() for u in (tx, ty, ta, tb)]
-    plan = EntropicPlan(*det, sol.f, sol.g, e, c, bk, as_torch)
+    plan = EntropicPlan(
+        res.x, res.y, res.a, res.b, sol.f, sol.g, res.eps, c, res.backend, as_torch,
+        unit=res.kp, dtype=tx.dtype,
+    )  # fmt: skip
     return SinkhornResult(
-        value=scalar_output(value, as_torch),
-        primal=scalar_output(primal, as_torch),
-        f=to_output(sol.f, as_torch),
-        g=to_output(sol.g, as_torch),
+        value=scalar_output(res.value, as_torch),
+        primal=scalar_output(res.primal, as_torch),
+        f=to_output(res.user(sol.f, tx.dtype), as_torch),
+        g=to_output(res.user(sol.g, tx.dtype), as_torch),
         plan=plan,
         marginal_error=sol.err,
         n_iter=sol.n_iter,
         converged=sol.converged,
         eps=e,
-        eps_schedule=sol.schedule,
-        backend=bk,
+        eps_schedule=res.schedule[:-1] + (e,),
+        backend=res.backend,
         cost=c.name,
-        reach=None if reach is None else float(reach),
-        value_description=_describe(c, rho),
+        reach=rv,
+        value_description=_describe(c, rv),
     )

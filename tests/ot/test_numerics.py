@@ -13,7 +13,9 @@ forms and brute-force NumPy sums.
 """
 
 import importlib
+import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -28,6 +30,7 @@ import otgen
 from otgen.ot import onedim
 from otgen.ot.gaussian import gaussian_w2
 from otgen.ot.kernels import wae_imq_scale
+from tests.conftest import NATIVE
 
 # The module (otgen.ot.sinkhorn is also the name of the function).
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -326,3 +329,180 @@ def test_mmd_accepts_numpy_integers():
     t1 = otgen.mmd_test(x, y, n_permutations=np.int32(30), seed=np.uint8(3))
     assert t1.p_value == otgen.mmd_test(x, y, n_permutations=30, seed=3).p_value
     assert wae_imq_scale(np.int64(8)) == wae_imq_scale(8)
+
+
+# -- class 3: float32 Sinkhorn at eps far from the data scale -----------------
+
+
+@pytest.mark.parametrize("backend", ["dense", "chunked", *NATIVE])
+@pytest.mark.parametrize("eps, scale", [(1e-8, 1.0), (1e-4, 100.0)])
+def test_float32_small_eps_reports_the_plans_marginal_error(backend, eps, scale):
+    # Before: converged=True with marginal_error (0, 0) while the plan's
+    # marginals were off by up to 4e16, and a value below W_2^2.
+    ot = pytest.importorskip("ot")
+    x = (scale * cloud(50, 2, 0)).astype(np.float32)
+    y = (scale * cloud(50, 2, 1, shift=1.0)).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = otgen.sinkhorn(x, y, eps=eps, backend=backend)
+    a = np.full(50, 1 / 50)
+    P = r.plan.dense().astype(np.float64)
+    err = (np.abs(P.sum(1) - a).sum(), np.abs(P.sum(0) - a).sum())
+    # The reported errors are those of the returned plan (its float32 entries
+    # carry a relative rounding of 6e-8 each).
+    assert_allclose(r.marginal_error, err, rtol=1e-3, atol=1e-6)
+    if r.converged:
+        assert max(err) <= 1e-3 + 1e-6
+        assert r.value >= ot.emd2(a, a, sqdist(x, y)) * (1 - 1e-6)  # OT_eps >= W
+    else:
+        assert any("did not converge" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sinkhorn_value_for_eps_far_from_the_cost_scale(dtype):
+    # Before: float32 lost 1e-5 of the value at eps = 1e2 C_max, 3e-3 at 1e4
+    # and everything from 1e8; float64 returned -3.3 for 0.48 at 1e16 (all
+    # "converged").
+    x, y = cloud(30, 2, 2, dtype=dtype), cloud(25, 2, 3, shift=0.5, dtype=dtype)
+    C = sqdist(x, y)
+    # eps = 10^k times the largest cost: POT below 10^4, the large-eps
+    # expansion from there (its error, (C / eps)^2, is below 1e-10 of it).
+    for k in (-2, 0, 2, 3, 5, 8, 12, 17):
+        eps = 10.0**k * C.max()
+        ref = entropic_reference(C, eps) if k < 4 else large_eps_reference(C, eps)
+        r = otgen.sinkhorn(x, y, eps=eps, tol=1e-7, max_iter=20_000)
+        assert r.converged
+        # float64: the stopping tolerance; float32: the output's rounding (the
+        # loop runs in float64 wherever float32 cannot reach tol).
+        rtol = 1e-7 if dtype == np.float64 else 3e-7
+        assert_allclose(r.value, ref, rtol=rtol, err_msg=f"eps = 1e{k} C_max")
+
+
+def test_unbalanced_sinkhorn_refuses_eps_beyond_float64():
+    # Before: eps = 1e16 with reach = 1 returned -0.055 as converged.
+    x, y = cloud(20, 2, 4), cloud(20, 2, 5)
+    with pytest.raises(ValueError, match=r"eps must be at most 1e\+08 times the cost"):
+        otgen.sinkhorn(x, y, eps=1e16, reach=1.0)
+    r = otgen.sinkhorn(x, y, eps=1e6, reach=1.0)  # inside the range: fine
+    assert r.converged and math.isfinite(r.value)
+
+
+# -- class 5: equal measures, a divergence of exactly 0 -----------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sinkhorn_divergence_of_equal_measures_is_exactly_zero(dtype):
+    # Before: -3.5e-6 (float64 probe) and -1.8e-7 (float32) for x and x.copy().
+    x = cloud(100, 2, 11, dtype=dtype)
+    assert otgen.sinkhorn_divergence(x, x.copy()) == 0.0
+    assert otgen.sinkhorn(x, x.copy()).value == otgen.sinkhorn(x, x).value
+    a = np.random.default_rng(12).random(100) + 0.1
+    a /= a.sum()
+    assert otgen.sinkhorn_divergence(x, x.copy(), a, a.copy()) == 0.0
+    t = torch.tensor(x, requires_grad=True)
+    u = torch.tensor(x.copy(), requires_grad=True)
+    s = otgen.sinkhorn_divergence(t, u)
+    gt, gu = torch.autograd.grad(s, (t, u))
+    assert float(s) == 0.0
+    # The minimum of S_eps: zero gradient up to the rounding of the potentials.
+    assert float(gt.abs().max()) < 1e-6 and float(gu.abs().max()) < 1e-6
+
+
+def test_sinkhorn_divergence_is_nonnegative_near_equal_measures():
+    x = cloud(80, 2, 13)
+    rng = np.random.default_rng(14)
+    for y in (x[rng.permutation(80)], x + 1e-9 * rng.normal(size=x.shape)):
+        for dtype in (np.float64, np.float32):
+            assert otgen.sinkhorn_divergence(x.astype(dtype), y.astype(dtype)) >= 0.0
+
+
+# -- class 6: Sinkhorn results beyond the dtype's range -----------------------
+
+
+def test_sinkhorn_overflowing_result_is_an_error():
+    x, y = cloud(20, 2, 16), cloud(20, 2, 17, shift=1.0)
+    # W_2^2 of coordinates of 1e200 is beyond float64: refused, not nan or inf.
+    with pytest.raises(ValueError, match="overflow"):
+        otgen.sinkhorn(1e200 * x, 1e200 * y)
+    with pytest.raises(ValueError, match="overflow"):
+        otgen.sinkhorn(
+            (1e20 * x).astype(np.float32), (1e20 * y).astype(np.float32), eps=1e39
+        )
+
+
+# -- class 7: the annealing schedule is bounded -------------------------------
+
+
+def test_scaling_close_to_one_is_refused_before_any_work():
+    # Before: the eps list grew until MemoryError (3 GB in 15 s).
+    x, y = cloud(10, 2, 18), cloud(10, 2, 19)
+    with pytest.raises(
+        ValueError, match=r"scaling=0\.9999999999 would take .* pass scaling <="
+    ):
+        otgen.sinkhorn(x, y, eps=1e-3, scaling=0.9999999999)
+    with pytest.raises(ValueError, match="scaling="):
+        otgen.sinkhorn_divergence(x, y, eps=1e-3, scaling=0.9999999999)
+    r = otgen.sinkhorn(x, y, eps=1e-2, scaling=0.999)  # within MAX_ANNEALING steps
+    assert 1 < len(r.eps_schedule) <= sk.MAX_ANNEALING + 1
+
+
+# -- Sinkhorn: clear errors and integers (class 12) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: otgen.sinkhorn(x, y, reach=1e-300),
+        lambda x, y: otgen.sinkhorn(x, y, reach=1e300),
+        lambda x, y: otgen.sinkhorn_divergence(x, y, reach=1e300),
+    ],
+)
+def test_reach_out_of_range_is_a_clear_error(call):
+    # Before: ZeroDivisionError (1e-300) and OverflowError (1e300).
+    x, y = cloud(12, 2, 20), cloud(12, 2, 21)
+    with pytest.raises(ValueError, match=r"reach must be within \[") as info:
+        call(x, y)
+    assert "got reach=" in str(info.value) and "pass" in str(info.value)
+
+
+def test_sinkhorn_accepts_numpy_integers():
+    # Before: "max_iter must be an integer >= 1 (got np.int64(5))".
+    x, y = cloud(15, 2, 22), cloud(15, 2, 23)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        r = otgen.sinkhorn(x, y, eps=0.1, max_iter=np.int64(5))
+        assert r.value == otgen.sinkhorn(x, y, eps=0.1, max_iter=5).value
+    vals, cols = otgen.sinkhorn(x, y, eps=0.1).plan.topk(np.int64(2))
+    assert vals.shape == cols.shape == (15, 2)
+
+
+# -- Sinkhorn: scale-equivariance ---------------------------------------------
+
+
+@settings(max_examples=8, deadline=None)
+@given(k=SCALE)
+@example(k="tiny")
+@example(k="huge")
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_sinkhorn_is_scale_equivariant(k, lib):
+    for dtype, (cost, p) in itertools.product(
+        (np.float64, np.float32), (("euclidean", 1), ("sqeuclidean", 2))
+    ):
+        s = scale_of(k, dtype, p)
+        x = cloud(12, 2, 24, dtype=dtype)
+        y = cloud(10, 2, 25, shift=0.5, dtype=dtype)
+        xs, ys = (s * x).astype(dtype), (s * y).astype(dtype)
+        kw = dict(cost=cost, tol=1e-9, max_iter=10_000)
+        v1 = value_of(otgen.sinkhorn(*as_lib([x, y], lib), eps=0.3, **kw).value)
+        vs = otgen.sinkhorn(*as_lib([xs, ys], lib), eps=0.3 * s**p, **kw).value
+        d1 = value_of(otgen.sinkhorn_divergence(*as_lib([x, y], lib), eps=0.3, **kw))
+        ds = otgen.sinkhorn_divergence(*as_lib([xs, ys], lib), eps=0.3 * s**p, **kw)
+        # float64: both runs stop within tol of the fixed point (their data
+        # differ by the rounding of s * x). float32: the rounding of s * x
+        # (6e-8) amplified by the solve, and the output's rounding.
+        rtol = 1e-8 if dtype == np.float64 else 2e-5
+        msg = f"{dtype.__name__}, {cost}, s = {s:g}"
+        assert_allclose(value_of(vs) / s**p, v1, rtol=rtol, err_msg=msg)
+        assert_allclose(
+            value_of(ds) / s**p, d1, rtol=rtol, atol=1e-6 * abs(v1), err_msg=msg
+        )
