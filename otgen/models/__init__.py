@@ -12,6 +12,7 @@ command.
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty
 from otgen.models.base import GenerativeModel, UpdateGroup
+from otgen.models.check import CheckResult, model_check
 from otgen.models.data import TOYS, get_toy
 from otgen.models.gan import FDIVERGENCES, FGAN, variational_bound
 from otgen.models.metrics import evaluate
@@ -65,6 +66,7 @@ __all__ = [
     "WGANGP",
     "AdversarialPenalty",
     "BernoulliDecoder",
+    "CheckResult",
     "DeterministicDecoder",
     "DeterministicEncoder",
     "GaussianDecoder",
@@ -92,6 +94,7 @@ __all__ = [
     "load_model",
     "make_prior",
     "mlp",
+    "model_check",
     "vae",
     "wae_exact",
     "wae_gan",

@@ -11,15 +11,15 @@ import math
 
 import torch
 
-from otgen._validation import check_positive
+from otgen._validation import check_positive, is_int
 
 __all__ = ["GaussianPrior", "Prior", "SpherePrior", "UniformPrior", "make_prior"]
 
 
 def _check_dim(d_z: int) -> int:
-    if not isinstance(d_z, int) or d_z < 1:
+    if not is_int(d_z) or d_z < 1:
         raise ValueError(f"d_z must be an integer >= 1 (got {d_z!r}); pass e.g. 2.")
-    return d_z
+    return int(d_z)
 
 
 class Prior:

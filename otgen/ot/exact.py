@@ -45,7 +45,7 @@ from otgen.ot._solvers import (
     sparse_simplex,
 )
 from otgen.ot.costs import Cost, CostLike, resolve_cost
-from otgen.ot.onedim import is_uniform, sorted_1d, sorted_1d_value
+from otgen.ot.onedim import is_uniform, sorted_1d, sorted_1d_distance
 from otgen.ot.result import OTResult, TransportPlan
 
 __all__ = ["emd", "exact_ot", "wasserstein"]
@@ -680,14 +680,15 @@ def wasserstein(
                 check_same_mass(ta, tb)
             xs = tx[:, 0].detach().cpu().numpy()
             ys = ty[:, 0].detach().cpu().numpy()
-            val = sorted_1d_value(
+            # W_p itself (the root before the scale is restored): finite
+            # wherever W_p is, even when W_p^p overflows float64.
+            w = sorted_1d_distance(
                 xs,
                 ys,
                 None if ta is None else _np64(ta),
                 None if tb is None else _np64(tb),
                 pv,
             )
-            w = max(val, 0.0) ** (1.0 / pv)
             if as_torch:
                 return torch.tensor(w, dtype=tx.dtype, device=tx.device)
             return w

@@ -157,3 +157,10 @@ def test_cost_errors():
         reconstruction_cost(torch.zeros(1, 2), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="needs the decoder's log_sigma"):
         reconstruction_cost(torch.zeros(1, 2), torch.zeros(1, 2), cost="gaussian")
+
+
+def test_prior_accepts_numpy_integers():
+    prior = make_prior("gaussian", d_z=np.int64(3))
+    assert prior.sample(5, generator=torch.Generator().manual_seed(0)).shape == (5, 3)
+    with pytest.raises(ValueError, match="d_z must be an integer >= 1"):
+        make_prior("gaussian", d_z=np.float64(3.0))
