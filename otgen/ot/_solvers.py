@@ -71,9 +71,10 @@ def _normalise(
     an = a / mass
     bn = b / float(b.sum())
     bn = bn * an.sum() / bn.sum()
-    scale = float(np.abs(c).max(initial=0.0))
+    lo, hi = float(c.min(initial=0.0)), float(c.max(initial=0.0))
+    scale = max(hi, -lo)  # max |c| without an (n, m) temporary
     scale = scale if scale > 0 else 1.0
-    return an, bn, mass, scale, min(float(c.min(initial=0.0)), 0.0)
+    return an, bn, mass, scale, min(lo, 0.0)
 
 
 def _check_code(code: int, cap: int) -> bool:

@@ -428,7 +428,8 @@ def emd(
     # median of C costs a tenth of the solve).
     step = max(1, finite.size // 2_000)
     typical = float(np.median(np.abs(finite[::step]))) if finite.size else 0.0
-    if typical > 0 and float(np.abs(finite).max()) > _HUGE * typical:
+    largest = max(float(finite.max(initial=0.0)), -float(finite.min(initial=0.0)))
+    if typical > 0 and largest > _HUGE * typical:
         huge = np.abs(C64) > _HUGE * typical
         allowed = ~huge if allowed is None else allowed & ~huge
     if allowed is not None:
