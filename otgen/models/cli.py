@@ -102,26 +102,23 @@ def positive_int(text: str) -> int:
     return v
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0 (got {text!r})")
-    return v
+def _int_in(lo: int, hi: int | None, what: str):
+    """An argparse type: an integer in [lo, hi), else ``must be WHAT``."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = lo - 1
+        if v < lo or (hi is not None and v >= hi):
+            raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})")
+        return v
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if not 0 <= v < 2**32:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer in [0, 2**32) (got {text!r})"
-        )
-    return v
+_non_negative_int = _int_in(0, None, "an integer >= 0")
+_seed = _int_in(0, 2**32, "an integer in [0, 2**32)")
 
 
 def register(subparsers: Any) -> None:
