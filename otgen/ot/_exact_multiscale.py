@@ -9,16 +9,21 @@ Gerber and Maggioni 2017; see ``docs/references.bib``]:
    points (random centres, nearest-centre cells); the clusters' barycentres
    and masses form a smaller OT problem, solved recursively (the dense network
    simplex below ``DENSE_PAIRS`` pairs). The coarse plan lifts to a feasible
-   fine support: every pair (i, j) whose clusters exchange mass, with the
-   coarse potentials as a warm start.
+   fine support of O(n + m) pairs (:func:`_lift_plan`: each point's mass
+   split over the clusters its cluster sends to, matched inside them by the
+   north-west corner rule), to which each point's partner under two exact
+   c-transforms of the coarse potentials is added.
 2. **Column generation.** POT's network simplex solves the LP on the edges
-   (warm-started with the previous potentials) and returns potentials f, g
+   (cold in the first round, then warm-started with the previous round's
+   potentials: its warm start helps only from those) and returns potentials f, g
    with :math:`f_i + g_j = c_{ij}` on the plan's support. An exact c-transform
    over all pairs (:mod:`otgen.ot._ctransform`) finds, for every row, the
    column minimising :math:`c_{ij} - g_j`, and for every column the row
-   minimising :math:`c_{ij} - f_i`. Pairs with
-   :math:`f_i + g_j - c_{ij} > \mathrm{tol}` join the edges; the loop ends
-   when there are none.
+   minimising :math:`c_{ij} - f_i` (columns in the first ``COLUMN_ROUNDS``
+   rounds only). Violating pairs join the edges, with the ``RING`` most
+   violated hull neighbours of each minimiser, at most ``MAX_ADD`` (n + m)
+   per round, most violated first; past ``BUDGET`` edges per point they are
+   pruned. The loop ends when no new pair violates.
 3. **Certificate.** At the end, :math:`\max_{ij}(f_i + g_j - c_{ij})^+`
    (``max_dual_violation``, over all pairs, from that c-transform) and the
    duality gap are at most ``tol`` times the cost scale. Then
@@ -319,10 +324,8 @@ def _solve_level(
     pr_c[R], pc_c[Cc] = Cc, R
     rep_x, rep_y = np.zeros(X.shape[0], np.int64), np.zeros(Y.shape[0], np.int64)
     rep_x[lx], rep_y[ly] = np.arange(n), np.arange(m)
-    jc = lvl.check.argmin(y, X, F, pc_c[ly])
-    g0 = pair_costs(y, X, np.arange(m), jc, cost) - F[jc]
-    j0 = lvl.check.argmin(x, y, g0, rep_y[pr_c[lx]])
-    f0 = pair_costs(x, y, np.arange(n), j0, cost) - g0[j0]
+    _, g0 = _c_transform(lvl.check, y, X, F, cost, pc_c[ly])
+    j0, f0 = _c_transform(lvl.check, x, y, g0, cost, rep_y[pr_c[lx]])
     vr, vc, _, _, first = lvl.pricing(f0, g0, j0, rep_x[pc_c[ly]])
     # The argmins only; their hull neighbours come with the rounds.
     key = _sorted_unique(
@@ -394,6 +397,16 @@ def _solve_level(
     return fs, ft, fv, f, g, viol, rnd, ok
 
 
+def _c_transform(check, x, y, g, cost, start=None):
+    r"""Minimisers ``j`` and values :math:`\min_j c(x_i, y_j) - g_j` per row.
+
+    The values are recomputed from coordinate differences at the minimisers.
+    """
+    start = np.zeros(x.shape[0], dtype=np.int64) if start is None else start
+    j = check.argmin(x, y, g, start)
+    return j, pair_costs(x, y, np.arange(x.shape[0]), j, cost) - g[j]
+
+
 def dual_violation(
     x: np.ndarray, y: np.ndarray, f: np.ndarray, g: np.ndarray, cost: Cost
 ) -> float:
@@ -402,10 +415,8 @@ def dual_violation(
     By the exact c-transform of :mod:`otgen.ot._ctransform` (no n x m matrix),
     with the violating pair's cost recomputed from coordinate differences.
     """
-    check = choose_ctransform(cost, x.shape[1])
-    j = check.argmin(x, y, g, np.zeros(x.shape[0], dtype=np.int64))
-    i = np.arange(x.shape[0])
-    return max(float((f + g[j] - pair_costs(x, y, i, j, cost)).max()), 0.0)
+    _, gc = _c_transform(choose_ctransform(cost, x.shape[1]), x, y, g, cost)
+    return max(float((f - gc).max()), 0.0)
 
 
 def multiscale_exact(
@@ -472,18 +483,18 @@ def multiscale_exact(
         if bar is not None:
             bar.close()
     rows, cols = ia[fs], ib[ft]
+    # POT's potentials carry an arbitrary constant as large as its artificial
+    # costs (1e6 seen at n = 2000), which would round every f_i + g_j - c_ij to
+    # 1e-10: shift it out so that <a, f> = <b, g>.
+    shift = 0.5 * (float(a[ia] @ f) - float(b[ib] @ g))
     F = np.zeros(n)
     G = np.zeros(m)
-    F[ia], G[ib] = f, g
+    F[ia], G[ib] = f - shift, g + shift
     check = choose_ctransform(cost, x.shape[1])
     if ib.size < m:  # zero-mass columns: g_j = min over massive rows
-        j0 = np.flatnonzero(b == 0)
-        i = check.argmin(ys[j0], xs[ia], f, np.zeros(j0.size, dtype=np.int64))
-        G[j0] = pair_costs(xs, ys, ia[i], j0, cost) - f[i]
+        G[b == 0] = _c_transform(check, ys[b == 0], xs[ia], F[ia], cost)[1]
     if ia.size < n:  # zero-mass rows: f_i = min over all columns
-        i0 = np.flatnonzero(a == 0)
-        j = check.argmin(xs[i0], ys, G, np.zeros(i0.size, dtype=np.int64))
-        F[i0] = pair_costs(xs, ys, i0, j, cost) - G[j]
+        F[a == 0] = _c_transform(check, xs[a == 0], ys, G, cost)[1]
     if ia.size < n or ib.size < m:
         viol = dual_violation(xs, ys, F, G, cost)
     value = float(fv @ pair_costs(xs, ys, rows, cols, cost))

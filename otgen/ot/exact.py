@@ -170,6 +170,11 @@ def _solve_masked(
     return sol
 
 
+def _abs_max(C: np.ndarray) -> float:
+    r""":math:`\max |C|` without an (n, m) temporary."""
+    return max(float(C.max(initial=0.0)), -float(C.min(initial=0.0)))
+
+
 def _certify(
     sol: Solution,
     a64: np.ndarray,
@@ -220,12 +225,12 @@ def _finish(
     allowed: np.ndarray | None = None,
     stats: Any = None,
     frame: tuple[np.ndarray, np.ndarray, float] | None = None,
+    scale: float | None = None,
 ) -> OTResult:
     like = a
     dtype, device = like.dtype, like.device
     a64, b64 = _np64(a), _np64(b)
     viol = sol.max_violation
-    scale = None
     if frame is not None:
         # The value from coordinate differences on the plan's support: exact
         # for identical inputs, no cancellation in |x|^2 + |y|^2 - 2<x, y>.
@@ -238,7 +243,7 @@ def _finish(
         Cv = C64 if allowed is None else np.where(allowed, C64, np.inf)
         viol = _max_violation(sol.f, sol.g, Cv)
         if scale is None:
-            scale = float(np.abs(C64[allowed] if allowed is not None else C64).max())
+            scale = _abs_max(C64)
     scale = scale if scale else 1.0
     gap, converged = _certify(sol, a64, b64, viol, scale, tol)
     if as_torch:
@@ -428,10 +433,11 @@ def emd(
     # median of C costs a tenth of the solve).
     step = max(1, finite.size // 2_000)
     typical = float(np.median(np.abs(finite[::step]))) if finite.size else 0.0
-    largest = max(float(finite.max(initial=0.0)), -float(finite.min(initial=0.0)))
+    largest = _abs_max(finite)
     if typical > 0 and largest > _HUGE * typical:
         huge = np.abs(C64) > _HUGE * typical
         allowed = ~huge if allowed is None else allowed & ~huge
+        largest = _abs_max(C64[allowed])  # the certificate's scale: allowed costs
     if allowed is not None:
         sol = _solve_masked(_np64(ta), _np64(tb), C64, allowed, max_iter)
     else:
@@ -449,6 +455,7 @@ def emd(
         cost_name=_GIVEN,
         tol=tol,
         allowed=allowed,
+        scale=largest,
     )
 
 
@@ -584,8 +591,9 @@ def exact_ot(
         # A callable cost is differentiated through its matrix.
         with torch.set_grad_enabled(torch.is_grad_enabled()):
             Ct = c.pairwise(tx, ty)
-        sol = _solve_matrix(a64, b64, _np64(Ct), solver, max_iter)
-        return _finish(sol, C_t=Ct, C64=_np64(Ct), **common)
+        C64 = _np64(Ct)
+        sol = _solve_matrix(a64, b64, C64, solver, max_iter)
+        return _finish(sol, C_t=Ct, C64=C64, **common)
     # Named costs: solved on normalised points (every cost <= 1), scaled back;
     # differentiated on the plan's support only (envelope theorem).
     centre, D = _frame(tx, ty, c)
