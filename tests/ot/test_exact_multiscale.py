@@ -5,6 +5,8 @@ SciPy's LP (HiGHS) for weighted cases, brute-force minima over all pairs for
 the c-transforms.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -219,3 +221,23 @@ def test_callable_cost_is_refused():
     x, y = clouds(10, 10, 2)
     with pytest.raises(ValueError, match="solver='multiscale' needs a named cost"):
         otgen.exact_ot(x, y, cost=lambda a, b: torch.cdist(a, b), solver="multiscale")
+
+
+def test_a_plan_missing_mass_is_not_converged(monkeypatch):
+    # A planted defect: the solver's plan loses its largest flow (as POT's
+    # output would, for flows it rounds away); the marginal check must see it.
+    real = ms._Level.simplex
+
+    def lossy(self, key, f0, g0, max_iter):
+        fs, ft, fv, f, g, code, red = real(self, key, f0, g0, max_iter)
+        fv = fv.copy()
+        fv[np.argmax(fv)] = 0.0
+        return fs, ft, fv, f, g, code, red
+
+    monkeypatch.setattr(ms._Level, "simplex", lossy)
+    x, y = clouds(1100, 1000, 2, seed=4)
+    with pytest.warns(UserWarning, match="marginal error") as record:
+        res = otgen.exact_ot(x, y, solver="multiscale")
+    assert not res.converged
+    said = [re.search(r"marginal error ([0-9.e+-]+);", str(w.message)) for w in record]
+    assert any(m and float(m.group(1)) > 1e-6 for m in said)
