@@ -52,3 +52,12 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
 ]
+
+
+def __getattr__(name: str):
+    # otgen.plot on first use: `import otgen` imports neither it nor matplotlib.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("otgen.plot")
+    raise AttributeError(f"module 'otgen' has no attribute {name!r}")
