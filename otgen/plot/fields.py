@@ -17,7 +17,13 @@ import numpy as np
 import torch
 
 from otgen.ot.costs import Cost, CostLike, resolve_cost
-from otgen.ot.kernels import KernelLike, ScaleLike, kernel_matrix, resolve_kernel
+from otgen.ot.kernels import (
+    Kernel,
+    KernelLike,
+    ScaleLike,
+    resolve_kernel,
+    working_kernel,
+)
 from otgen.ot.result import OTResult, SinkhornResult
 from otgen.plot._common import as_numpy
 
@@ -219,6 +225,18 @@ def extend_potential(
     return out
 
 
+def _gram(k: Kernel, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """k(t_i, s_j) in float64, distances from coordinate differences.
+
+    Exact distances keep k(t, t) = k(0) at a sample point (the expanded form
+    leaves ~1e-20 there, which the Laplacian's square root turns into 1e-10).
+    """
+    _, kw, tw, sw = working_kernel(k, None, t, s)
+    if kw.fn is None:
+        kw = Kernel(kw.name, kw.scales, kw.beta, exact=True)
+    return kw.block(tw, sw).to(torch.float64)
+
+
 def mmd_witness(
     x: Any,
     y: Any,
@@ -286,8 +304,7 @@ def mmd_witness(
     with torch.no_grad():
         for s in range(0, t.shape[0], step):
             blk = tt[s : s + step]
-            kx = kernel_matrix(blk, tx, kernel=k).to(torch.float64)
-            ky = kernel_matrix(blk, ty, kernel=k).to(torch.float64)
+            kx, ky = _gram(k, blk, tx), _gram(k, blk, ty)
             out[s : s + step] = (
                 kx @ torch.from_numpy(wa) - ky @ torch.from_numpy(wb)
             ).numpy()
