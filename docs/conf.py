@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OTGEN_DOCS_QUICK", "1")
+# The plotting examples also save PNGs: away from the source tree in a build.
+os.environ.setdefault("OTGEN_GALLERY_OUT", tempfile.mkdtemp(prefix="otgen-gallery-"))
 
 project = "otgen"
 author = "the otgen developers"
