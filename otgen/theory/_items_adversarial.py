@@ -212,7 +212,7 @@ def item_14(seed: int, *, n: int = 6, m: int = 0, mc: int = 0, logit_shift=0.0):
             "prior trick residual",
             "latent discriminator logit = residual + log p_Z: the optimal "
             "residual is -log q_Z (largest deviation)",
-            float(np.abs(opt2 + np.log(qz)).max()),
+            float(np.abs(opt2 - ct.prior_trick_residual(qz)).max()),
             0.0,
             "==",
             OPT_TOL,

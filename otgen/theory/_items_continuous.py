@@ -300,12 +300,8 @@ def item_11(seed: int, *, n: int = 4, m: int = 0, mc: int = 4000, decoder_shift=
             err=err,
         )
     )
-    cuts = norm.ppf(np.concatenate([[0.0], np.cumsum(p)]))
-    cuts[-1] = np.inf
-
-    def part_pdf(z, k):
-        inside = cuts[k] <= z < cuts[k + 1]
-        return math.exp(ct._logpdf(z, 0.0, 1.0)) / p[k] if inside else 0.0
+    enc = ct.partition_encoders(p)  # Q(Z|x_k): N(0, 1) restricted to cell k
+    cuts, part_pdf = enc.cuts, enc.pdf
 
     tgrid = np.linspace(-3, 3, 13)
     dev = 0.0
@@ -341,7 +337,7 @@ def item_11(seed: int, *, n: int = 4, m: int = 0, mc: int = 4000, decoder_shift=
     )
 
     def part_dec(z):  # G(z) = x_i on cell i
-        return x[np.clip(np.searchsorted(cuts, z, side="right") - 1, 0, n - 1), 0]
+        return x[enc.cell(z), 0]
 
     rec = 0.0
     for k in range(n):
@@ -409,7 +405,7 @@ def item_12(seed: int, *, n: int = 4, m: int = 0, mc: int = 0, kl_prior_std=None
     ref = np.array(
         [-multivariate_normal(g, s2 * np.eye(d)).logpdf(xx) for xx, g in zip(xs, gs)]
     )
-    form = ((xs - gs) ** 2).sum(1) / (2 * s2) + 0.5 * d * np.log(2 * np.pi * s2)
+    form = ct.gaussian_decoder_nll(xs, gs, s2)
     out.append(
         _res(
             12,
@@ -433,10 +429,7 @@ def item_12(seed: int, *, n: int = 4, m: int = 0, mc: int = 0, kl_prior_std=None
         for i in range(n):
 
             def f(z, i=i):
-                g = w * z + c
-                nll = ((x[i] - g) ** 2).sum() / (2 * sig2) + 0.5 * d * np.log(
-                    2 * np.pi * sig2
-                )
+                nll = ct.gaussian_decoder_nll(x[i], w * z + c, sig2)
                 return math.exp(ct._logpdf(z, mu[i], s[i])) * nll
 
             tot += p[i] * ct.quad_line(f, [mu[i]], s[i])
@@ -477,7 +470,7 @@ def item_12(seed: int, *, n: int = 4, m: int = 0, mc: int = 0, kl_prior_std=None
             "Prop. V1 optimal sigma^2",
             "argmin over s^2 of the Gaussian VAE (numerical) = E|X - G(Z)|^2 / d",
             s2opt,
-            mse / d,
+            ct.gaussian_decoder_sigma2(mse, d),
             "==",
             _rtol(OPT_TOL, mse / d),
         )
