@@ -30,6 +30,10 @@ def test_there_are_examples():
         "plot_mmd_test",
         "plot_wae_vs_vae",
         "plot_dpot_lambda",
+        "plot_plan_arrows",
+        "plot_plan_matrix",
+        "plot_potentials",
+        "plot_mmd_witness",
     } <= names
 
 
@@ -69,7 +73,9 @@ def _api_names() -> dict[str, set[str]]:
     return names
 
 
-@pytest.mark.parametrize("module", ["otgen", "otgen.models", "otgen.theory"])
+@pytest.mark.parametrize(
+    "module", ["otgen", "otgen.models", "otgen.theory", "otgen.plot"]
+)
 def test_api_reference_lists_every_public_name(module):
     listed = _api_names().get(module, set())
     public = set(importlib.import_module(module).__all__) - DATA
@@ -95,7 +101,9 @@ def test_doctests_pass(name):
     assert res.failed == 0, f"{res.failed} of {res.attempted} doctests failed in {name}"
 
 
-@pytest.mark.parametrize("module", ["otgen", "otgen.models", "otgen.theory"])
+@pytest.mark.parametrize(
+    "module", ["otgen", "otgen.models", "otgen.theory", "otgen.plot"]
+)
 def test_every_public_function_has_a_doctest(module):
     mod = importlib.import_module(module)
     missing = [
