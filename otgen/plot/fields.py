@@ -71,9 +71,10 @@ def _weights(w: Any, n: int, name: str) -> np.ndarray:
 def _cost_of(result: Any, cost: CostLike | None) -> Cost:
     """The result's ground cost, from its name (or ``cost``, checked against it)."""
     name = result.cost
+    from_matrix = name == "given matrix C"  # otgen.emd on a cost matrix
     if cost is not None:
         c = resolve_cost(cost)
-        if c.fn is None and c.name != name:
+        if c.fn is None and c.name != name and not from_matrix:
             raise ValueError(
                 f"cost={c.name!r} does not match the cost the result was solved "
                 f"with ({name!r}); pass the solver's cost or None."
@@ -86,6 +87,12 @@ def _cost_of(result: Any, cost: CostLike | None) -> Cost:
     m = re.fullmatch(r"\|\|x-y\|\|_(.+)\^(.+)", name)
     if m:
         return Cost(q=float(m.group(1)), p=float(m.group(2)))
+    if from_matrix:
+        raise ValueError(
+            "the result was solved from a cost matrix (otgen.emd), whose cost "
+            "function it does not know; pass the cost that built the matrix, e.g. "
+            "cost='sqeuclidean'."
+        )
     raise ValueError(
         f"the result was solved with the callable cost {name!r}, which cannot be "
         "recovered from it; pass the same callable as cost=..."
@@ -144,8 +151,9 @@ def extend_potential(
         The weights given to the solver (uniform when None); an entropic
         extension needs them (``b`` for ``f``, ``a`` for ``g``).
     cost : str, Cost or callable, optional
-        The ground cost; None reads it from ``result.cost`` (a callable cost
-        must be passed again).
+        The ground cost; None reads it from ``result.cost`` (a callable cost,
+        or the cost that built the matrix given to :func:`otgen.emd`, must be
+        passed).
 
     Returns
     -------

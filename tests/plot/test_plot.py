@@ -283,6 +283,17 @@ def test_callable_cost_must_be_passed_again():
     np.testing.assert_allclose(extend_potential(x, y, res, x, cost=l1), ref)
 
 
+def test_emd_result_needs_the_cost_of_its_matrix():
+    x, y, a, b = clouds(15)
+    res = otgen.emd(a, b, otgen.cost_matrix(x, y, "euclidean"))
+    with pytest.raises(ValueError, match="solved from a cost matrix"):
+        extend_potential(x, y, res, x)
+    ref = (cdist(x, y) - res.g).min(1)
+    got = extend_potential(x, y, res, x, cost="euclidean")
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    np.testing.assert_allclose(got, res.f, atol=1e-9)
+
+
 def test_potential_errors(ax):
     x, y, a, b = clouds()
     res = otgen.exact_ot(x, y)
