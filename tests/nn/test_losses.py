@@ -173,3 +173,13 @@ def test_bad_options_raise_at_call(rng):
         SlicedWassersteinLoss(seed=-3)
     with pytest.raises(ValueError, match="same number B"):
         WassersteinLoss()(torch.zeros(2, 4, 2), torch.zeros(3, 4, 2))
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "imq", "energy"])
+@pytest.mark.parametrize(
+    "estimator", ["unbiased", "biased", "all_pairs", "off_diagonal", "linear"]
+)
+def test_mmd_loss_every_kernel_and_estimator(rng, kernel, estimator):
+    x, y = pts(rng, n=12, m=12)
+    kw = dict(kernel=kernel, scale=1.3, estimator=estimator)
+    assert_allclose(float(MMDLoss(**kw)(x, y)), float(mmd(x, y, **kw)), rtol=1e-12)
