@@ -230,7 +230,8 @@ class SlicedWassersteinLoss(_SampleLoss):
     :func:`otgen.ot.max_sliced_wasserstein` with ``max=True``) and returns
     its ``value``. Each call draws ``n_projections`` new directions from one
     NumPy generator seeded by ``seed`` at construction: a training run sees
-    fresh directions at every step, and the same sequence when rerun. Pass
+    fresh directions at every step (and each pair of a batch its own), and
+    the same sequence when rerun. Pass
     ``projections`` (d, L) to use fixed ones instead.
 
     Examples

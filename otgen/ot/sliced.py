@@ -234,6 +234,8 @@ def _sliced(x, y, a, b, p, n_projections, seed, projections, kind):
         theta = torch.from_numpy(th64).to(tx.device)
     else:
         theta = _check_projections(projections, d)
+        if not isinstance(projections, torch.Tensor):  # NumPy: onto the points
+            theta = theta.to(tx.device)
         if theta.device != tx.device:
             raise ValueError(
                 f"projections must be on the points' device (got {theta.device} "
