@@ -13,17 +13,20 @@ from otgen.ot import (
     MMDTestResult,
     OTResult,
     SinkhornResult,
+    SlicedResult,
     TransportPlan,
     cost_matrix,
     emd,
     exact_ot,
     gaussian_w2,
     kernel_matrix,
+    max_sliced_wasserstein,
     median_heuristic,
     mmd,
     mmd_test,
     sinkhorn,
     sinkhorn_divergence,
+    sliced_wasserstein,
     wae_imq_scale,
     wasserstein,
 )
@@ -51,6 +54,9 @@ __all__ = [
     "SinkhornResult",
     "sinkhorn",
     "sinkhorn_divergence",
+    "SlicedResult",
+    "sliced_wasserstein",
+    "max_sliced_wasserstein",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Layering: `otgen.ot` (layer 1) imports nothing from `otgen.models` or
+"""Layering: `otgen.ot` (layer 1) and `otgen.nn` (layer 1.5, the losses) import
+nothing from `otgen.models` or
 `otgen.theory`, `otgen.models` (layer 2) nothing from `otgen.theory` (layer 3
 may import layer 2), and only `otgen/ot/_reduce.py` imports pykeops (lazily).
 
@@ -141,3 +142,34 @@ def test_the_scanner_can_fail(tmp_path):
     assert "otgen.models.base" in names
     assert "otgen.ot.costs.Cost" in names
     assert "otgen.theory.gaussian" in names
+
+
+# Layer 1.5: otgen.nn (the losses) may import otgen.ot, never otgen.models or
+# otgen.theory.
+NN_PROBE = PROBE.replace("otgen.ot", "otgen.nn")
+
+
+def test_importing_otgen_nn_loads_no_models_or_theory():
+    mods = loaded_modules(NN_PROBE.format(path=str(PACKAGE)))
+    assert "otgen.nn" in mods and "otgen.nn.losses" in mods
+    upper = [m for m in mods if m.startswith(UPPER)]
+    assert upper == [], f"otgen.nn pulled in {upper}"
+
+
+def test_the_nn_probe_sees_models_when_they_are_imported():
+    code = NN_PROBE.format(path=str(PACKAGE)).replace(
+        "import otgen.nn\n", "import otgen.nn\nimport otgen.models\n"
+    )
+    assert "otgen.models" in loaded_modules(code)
+
+
+def test_source_of_otgen_nn_imports_no_models_or_theory():
+    files = sorted((PACKAGE / "nn").rglob("*.py"))
+    assert any(f.name == "losses.py" for f in files)
+    bad = {
+        str(f.relative_to(PACKAGE)): [
+            n for n in imported_names(f) if n.startswith(UPPER)
+        ]
+        for f in files
+    }
+    assert {k: v for k, v in bad.items() if v} == {}

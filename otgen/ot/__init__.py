@@ -13,6 +13,11 @@ from otgen.ot.kernels import (
 from otgen.ot.mmd import MMDTestResult, mmd, mmd_test
 from otgen.ot.result import OTResult, SinkhornResult, TransportPlan
 from otgen.ot.sinkhorn import EntropicPlan, sinkhorn
+from otgen.ot.sliced import (
+    SlicedResult,
+    max_sliced_wasserstein,
+    sliced_wasserstein,
+)
 
 __all__ = [
     "Cost",
@@ -35,4 +40,7 @@ __all__ = [
     "SinkhornResult",
     "sinkhorn",
     "sinkhorn_divergence",
+    "SlicedResult",
+    "sliced_wasserstein",
+    "max_sliced_wasserstein",
 ]

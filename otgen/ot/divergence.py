@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from otgen._arrays import ArrayLike, is_torch, scalar_output
+from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._reduce import Backend
 from otgen.ot.costs import CostLike
 from otgen.ot.sinkhorn import _check_progress, _prepare, _solve, _warn
@@ -55,10 +56,12 @@ def sinkhorn_divergence(
 
     Parameters
     ----------
-    x, y : array or Tensor, shape (n, d) and (m, d)
-        Supports.
+    x, y : array or Tensor, shape (n, d) and (m, d), or (B, n, d) and (B, m, d)
+        Supports. With a leading batch axis the B pairs are solved one after
+        the other (see :mod:`otgen.ot._batch`) and B values are returned.
     a, b : array or Tensor, shape (n,) and (m,), optional
-        Non-negative weights; uniform when None.
+        Non-negative weights; uniform when None. Batched: (B, n) or shared
+        (n,).
     eps : float, optional
         Regularisation in units of the cost; None: the data-scale default
         :func:`otgen.ot.sinkhorn.default_eps`. For the default cost
@@ -79,6 +82,7 @@ def sinkhorn_divergence(
         non-negative (a negative sum of the three terms, which only the
         solver tolerance can produce, is returned as 0), exactly 0 for equal
         measures, and tends to :math:`W_p^p` (not :math:`W_p`) as eps -> 0.
+        Batched input: a float64 array or a tensor of shape (B,).
 
     Raises
     ------
@@ -106,6 +110,10 @@ def sinkhorn_divergence(
     >>> round(s, 4)
     9.0
     """
+    if is_batched(x, y):  # (B, n, d): one divergence per pair, solved in turn
+        kw = dict(eps=eps, cost=cost, p=p, q=q, reach=reach, scaling=scaling)
+        kw.update(tol=tol, max_iter=max_iter, backend=backend, progress=progress)
+        return over_batch(sinkhorn_divergence, x, y, a, b, **kw)
     as_torch = is_torch(x, y, a, b)
     tx, ty, ta, tb, c, rv, e, s, t, mi = _prepare(
         x,

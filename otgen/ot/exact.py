@@ -36,6 +36,7 @@ from otgen._validation import (
     check_same_mass,
     check_weights,
 )
+from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._exact_multiscale import dense_costs, multiscale_exact, pair_costs
 from otgen.ot._solvers import (
     Solution,
@@ -639,12 +640,16 @@ def wasserstein(
 
     Parameters
     ----------
-    x, y : array or Tensor, shape (n, d) and (m, d)
-        Samples (a 1-D input is points on the line).
+    x, y : array or Tensor, shape (n, d) and (m, d), or (B, n, d) and (B, m, d)
+        Samples (a 1-D input is points on the line). With a leading batch
+        axis, the B pairs ``(x[i], y[i])`` are solved one after the other
+        (each keeps its own scales, schedule and certificate) and B values
+        are returned.
     p : float, default=2
         Order, :math:`p \ge 1`.
     a, b : array or Tensor, optional
-        Weights of equal mass; uniform when None.
+        Weights of equal mass; uniform when None. Batched: shape (B, n) (one
+        vector per pair) or (n,) (shared).
     method : {"auto", "exact", "sinkhorn"}, default="auto"
         ``"exact"`` (``"auto"`` = ``"exact"``) solves the LP: sorting on the
         line, network simplex otherwise. ``"sinkhorn"`` returns
@@ -661,7 +666,8 @@ def wasserstein(
     -------
     float or Tensor
         :math:`W_p`, not :math:`W_p^p` (use :func:`exact_ot` for the
-        transport cost). Torch in, torch out (differentiable).
+        transport cost). Torch in, torch out (differentiable). Batched
+        input: an array (NumPy, float64) or tensor of shape (B,).
 
     References
     ----------
@@ -676,6 +682,8 @@ def wasserstein(
     >>> wasserstein(np.array([0.0, 1.0]), np.array([2.0, 3.0]), p=1)
     2.0
     """
+    if is_batched(x, y):  # (B, n, d): one value per pair, solved in turn
+        return over_batch(wasserstein, x, y, a, b, p=p, method=method, **kwargs)
     pv = check_p(p)
     check_choice(method, "method", ("auto", "exact", "sinkhorn"))
     if method == "sinkhorn":
