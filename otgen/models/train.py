@@ -837,10 +837,11 @@ def _is_dataset(data: Any) -> bool:
 def _build_from_config(mconf: Mapping[str, Any]) -> GenerativeModel:
     from otgen.models.presets import build
 
-    if not mconf:
+    if not mconf or "preset" not in mconf:
         raise ValueError(
-            "this checkpoint holds a hand-built model (empty model config); build "
-            "the model yourself and call Trainer(model, data, ...).load(directory)."
+            "this checkpoint holds a hand-built model (no preset in its config); "
+            "build the model again and pass it: otgen.models.load(directory, "
+            "model=model), or Trainer(model, data, ...).load(directory)."
         )
     return build(mconf["preset"], mconf["d_x"], **mconf["options"])
 
