@@ -80,6 +80,15 @@ def frechet_distance(x: Any, y: Any) -> float:
     return max(0.0, float(gaussian_w2(ma, sa, mb, sb).value))
 
 
+def _points(x: Any, model: GenerativeModel) -> torch.Tensor:
+    """``x`` as points (N, d) or (N, C, H, W), in the model's point shape."""
+    from otgen.models.datasets import as_points
+
+    t = as_points(x)
+    shape = model.x_shape
+    return t if shape is None else t.reshape(t.shape[0], *shape)
+
+
 @torch.no_grad()
 def model_reconstruction_error(model: GenerativeModel, x: torch.Tensor) -> float:
     """Mean over rows of the squared error of ``decode(encode(x).mean)``."""
@@ -107,6 +116,9 @@ def image_metrics(
     from otgen.ot.mmd import mmd_test
 
     model.eval()
+    train, held_out, held_out_2 = (
+        _points(t, model) for t in (train, held_out, held_out_2)
+    )
     out: dict[str, Any] = {}
     prior = getattr(model, "prior", None)
     if hasattr(model, "encode") and prior is not None:
