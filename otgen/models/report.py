@@ -334,7 +334,8 @@ def write_report(
             "## Metrics",
             "",
             "No model check: the data have no known law to draw fresh samples "
-            "from (a sample file); W2 is compared with the floor between the two "
+            "from (a data file, a folder or digits); W2 is compared with the floor "
+            "between the two "
             "held-out samples, without a verdict.",
             "",
         ]

@@ -106,6 +106,13 @@ def sample(
 
     Drawn in batches of ``batch_size`` from one generator on the model's
     device; shape (n, *point shape).
+
+    Examples
+    --------
+    >>> from otgen.models import wae_mmd
+    >>> m = wae_mmd((8, 8), d_z=2, conv_width=4)
+    >>> tuple(sample(m, 3).shape), torch.equal(sample(m, 3), sample(m, 3))
+    ((3, 1, 8, 8), True)
     """
     from otgen.models.base import check_int
 
