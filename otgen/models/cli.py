@@ -162,6 +162,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="bfloat16 mixed precision for the networks (CUDA only)",
     )
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log the training terms to OUT/tensorboard (pip install tensorboard)",
+    )
     p.add_argument("--out", default=None, help="output directory (runs/MODEL-DATA)")
     p.add_argument("--seed", type=_seed, default=None, help="seed of everything (0)")
     p.add_argument(
@@ -664,6 +669,8 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.amp:
             trainer_opts["amp"] = True
+        if args.tensorboard:
+            trainer_opts["tensorboard"] = out / "tensorboard"
         if settings["float64"]:
             trainer_opts["dtype"] = torch.float64
         trainer = Trainer(
@@ -672,6 +679,8 @@ def run(args: argparse.Namespace) -> int:
     except TypeError as err:
         raise CLIError(f"--config: {one_line(err)}") from err
     except ValueError as err:
+        if "tensorboard" in str(err):
+            raise CLIError(f"--tensorboard: {one_line(err)}") from err
         if "device" in str(err) or "amp" in str(err):
             raise CLIError(f"--device {args.device}: {one_line(err)}") from err
         raise

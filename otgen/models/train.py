@@ -242,6 +242,9 @@ class Trainer:
         ``torch.float64`` trains in double precision (the model is converted).
     log_path : str or Path, optional
         JSON-lines file receiving the logged terms every ``log_every`` steps.
+    tensorboard : str or Path, optional
+        A TensorBoard log directory receiving the same terms as scalars
+        (needs ``pip install tensorboard``, or the ``tensorboard`` extra).
     progress : bool, default=True
         Show a tqdm progress bar on standard error.
     num_threads : int or "auto", default="auto"
@@ -283,6 +286,7 @@ class Trainer:
         lam_rate: float = 0.01,
         dtype: torch.dtype | None = None,
         log_path: str | Path | None = None,
+        tensorboard: str | Path | None = None,
         log_every: int = 10,
         progress: bool = True,
         num_threads: int | str | None = "auto",
@@ -426,6 +430,9 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.log_path = Path(log_path) if log_path is not None else None
+        self.tensorboard = Path(tensorboard) if tensorboard is not None else None
+        if self.tensorboard is not None:
+            _summary_writer_class()  # a missing package is an error now
         self.log_every, self.progress = log_every, progress
         self.num_threads = num_threads
 
@@ -544,6 +551,9 @@ class Trainer:
 
         steps = check_int(steps, name="steps", minimum=0)
         log = self.log_path.open("a") if self.log_path is not None else None
+        board = None
+        if self.tensorboard is not None:
+            board = _summary_writer_class()(log_dir=str(self.tensorboard))
         bar = tqdm(
             total=steps,
             file=sys.stderr,
@@ -566,6 +576,10 @@ class Trainer:
                     if log is not None:
                         log.write(json.dumps(out) + "\n")
                         log.flush()
+                    if board is not None:
+                        for k, v in out.items():
+                            if k != "step":
+                                board.add_scalar(k, v, self.step)
                     short = {
                         k.split("/")[-1]: f"{v:.4g}"
                         for k, v in out.items()
@@ -579,6 +593,8 @@ class Trainer:
             bar.close()
             if log is not None:
                 log.close()
+            if board is not None:
+                board.close()
         self.model.eval()
         return self
 
@@ -827,6 +843,17 @@ def _read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
             "use another checkpoint or train again."
         )
     return config, state
+
+
+def _summary_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ValueError(
+            "tensorboard logging needs the tensorboard package; pip install "
+            "tensorboard (or otgen[tensorboard]), or pass tensorboard=None."
+        ) from err
+    return SummaryWriter
 
 
 def _is_dataset(data: Any) -> bool:

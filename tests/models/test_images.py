@@ -417,3 +417,23 @@ def test_conv_wae_beats_pca_on_digits():
     Trainer(model, train, batch_size=100, progress=False).fit(400)
     m = image_metrics(model, train, held, held, n_permutations=50)
     assert m["beats_pca"], m
+
+
+def test_tensorboard_logging(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    model = build("wae-mmd", 2, hidden=[8])
+    tb = tmp_path / "tb"
+    tr = Trainer(model, torch.randn(64, 2), batch_size=16, log_every=2, tensorboard=tb)
+    tr.fit(4)
+    events = EventAccumulator(str(tb))
+    events.Reload()
+    rec = events.Scalars("model/reconstruction")
+    assert [e.step for e in rec] == [1, 2, 4]
+    assert rec[-1].value == pytest.approx(tr.history[-1]["model/reconstruction"])
+    monkeypatch.setitem(__import__("sys").modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ValueError, match="pip install tensorboard"):
+        Trainer(model, torch.randn(64, 2), batch_size=16, tensorboard=tb)
