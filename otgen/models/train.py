@@ -757,7 +757,8 @@ def _fields(saved: Mapping, model_config: Mapping | None, options: Mapping):
     sm, cm = saved.get("model") or {}, model_config or {}
     out = [(f"model.{k}", k, sm.get(k), cm.get(k)) for k in ("preset", "d_x")]
     so, co = sm.get("options") or {}, cm.get("options") or {}
-    so = {**_ADDED_OPTIONS, **so}  # checkpoints written before these options
+    if sm.get("preset"):  # a preset checkpoint written before these options
+        so = {**_ADDED_OPTIONS, **so}
     if sm.get("preset") != cm.get("preset"):  # other presets: options not comparable
         so, co = {}, {}
     out += [

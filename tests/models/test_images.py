@@ -437,3 +437,18 @@ def test_tensorboard_logging(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "torch.utils.tensorboard", None)
     with pytest.raises(ValueError, match="pip install tensorboard"):
         Trainer(model, torch.randn(64, 2), batch_size=16, tensorboard=tb)
+
+
+def test_checkpoints_written_before_the_nets_option_still_load(tmp_path):
+    x = torch.randn(64, 2)
+    Trainer(build("wae-mmd", 2, hidden=[8]), x, batch_size=16, progress=False).save(
+        tmp_path
+    )
+    path = tmp_path / "config.json"
+    config = json.loads(path.read_text())
+    for key in ("nets", "conv_width"):
+        del config["model"]["options"][key]
+    path.write_text(json.dumps(config))
+    assert load(tmp_path).config["options"]["nets"] == "auto"
+    tr = Trainer.from_checkpoint(tmp_path, x, progress=False)
+    assert tr.step == 0
