@@ -452,3 +452,16 @@ def test_checkpoints_written_before_the_nets_option_still_load(tmp_path):
     assert load(tmp_path).config["options"]["nets"] == "auto"
     tr = Trainer.from_checkpoint(tmp_path, x, progress=False)
     assert tr.step == 0
+
+
+@pytest.mark.slow
+def test_main_job_on_digits_beats_pca(tmp_path):
+    """``otgen train --data digits`` with its defaults (4000 steps)."""
+    pytest.importorskip("sklearn")
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["beats_pca"]
+    assert metrics["recon_model"] < 0.7 * metrics["recon_pca"]
+    assert metrics["frechet"] < 10 * metrics["frechet_floor"]
+    assert "at or below PCA" in (out / "report.md").read_text()
