@@ -220,7 +220,8 @@ class Trainer:
         (:mod:`otgen.models.datasets`), reshaped to the model's point shape
         when the sizes agree (a ValueError names the expected shape
         otherwise). A ``torch.utils.data.Dataset`` is read by a DataLoader
-        shuffled from ``seed``; a DataLoader is cycled in its own order
+        shuffled from ``seed`` (a resumed checkpoint restarts that order, so
+        resuming is exact for tensor data only); a DataLoader is cycled in its own order
         (bit-for-bit resume then needs a seeded loader). Items may be
         tensors or ``(x, label)`` pairs.
     batch_size : int, default=256
