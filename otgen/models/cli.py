@@ -1,5 +1,12 @@
 """``otgen train``: fit a model, evaluate it, write a markdown report.
 
+Images (``--data digits``, a folder of PNG/JPEG files, an (N, H, W) or
+(N, C, H, W) array file) train with the convolutional nets and the image
+recipe (``d_z = 8``, batch 100, 4000 steps), and the report leads with the
+image checks of :mod:`otgen.models.image_metrics` (held-out reconstruction
+against PCA, MMD test, Frechet distance) and image grids.
+``otgen sample RUN_DIR -n N --out samples.npy`` draws from a trained model.
+
 Also ``otgen check SAMPLES --data TOY``: samples of any generator scored
 against a toy law by the model check of :mod:`otgen.models.check` (exit
 status 0 when indistinguishable from the law, 1 when not).
