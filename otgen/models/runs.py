@@ -105,7 +105,7 @@ def sample(
     """``n`` samples of ``model`` on the CPU, reproducible from ``seed``.
 
     Drawn in batches of ``batch_size`` from one generator on the model's
-    device; shape (n, *point shape).
+    device; shape (n,) + the point shape.
 
     Examples
     --------
