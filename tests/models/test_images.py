@@ -465,3 +465,28 @@ def test_main_job_on_digits_beats_pca(tmp_path):
     assert metrics["recon_model"] < 0.7 * metrics["recon_pca"]
     assert metrics["frechet"] < 10 * metrics["frechet_floor"]
     assert "at or below PCA" in (out / "report.md").read_text()
+
+
+def test_compare_runs_on_images(tmp_path):
+    np.save(tmp_path / "img.npy", _images(120))
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", str(tmp_path / "img.npy"), "--out", str(out)]
+    assert (
+        main(
+            [
+                *args,
+                "--models",
+                "wae-mmd,wgan-gp",
+                "--steps",
+                "2",
+                "--seeds",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "beats_pca" in metrics["wae-mmd"][0]
+    assert "frechet" in metrics["wgan-gp"][0]
+    assert (out / "samples.png").is_file()
