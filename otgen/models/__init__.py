@@ -13,8 +13,15 @@ from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty
 from otgen.models.base import GenerativeModel, UpdateGroup
 from otgen.models.check import CheckResult, model_check
+from otgen.models.convnets import ConvDecoder, ConvNet
 from otgen.models.data import TOYS, get_toy
+from otgen.models.datasets import load_data
 from otgen.models.gan import FDIVERGENCES, FGAN, variational_bound
+from otgen.models.image_metrics import (
+    frechet_distance,
+    image_metrics,
+    pca_reconstruction_error,
+)
 from otgen.models.metrics import evaluate
 from otgen.models.nets import (
     BernoulliDecoder,
@@ -49,6 +56,7 @@ from otgen.models.presets import (
     wgan_gp,
 )
 from otgen.models.priors import GaussianPrior, SpherePrior, UniformPrior, make_prior
+from otgen.models.runs import load, sample
 from otgen.models.train import LambdaSchedule, Trainer, TrainingError, load_model
 from otgen.models.wgan import WGANGP
 
@@ -101,4 +109,12 @@ __all__ = [
     "wae_mmd",
     "wae_sinkhorn",
     "wgan_gp",
+    "ConvDecoder",
+    "ConvNet",
+    "frechet_distance",
+    "image_metrics",
+    "load",
+    "load_data",
+    "pca_reconstruction_error",
+    "sample",
 ]

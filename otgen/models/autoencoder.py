@@ -151,10 +151,19 @@ class PenalisedAutoEncoder(GenerativeModel):
         if group != "model":
             raise ValueError(f"unknown update group {group!r}; expected 'model'.")
         enc = self.encode(x, generator=generator)
-        zp = self.prior.sample(
-            n, generator=generator, dtype=enc.z.dtype, device=enc.z.device
-        )
-        rec = self.reconstruction_cost(x, enc).mean()
-        pen = self.penalty(enc, zp, self.prior, generator)
+        out = self.decoder(enc.z)
+        # Under mixed precision the networks ran in bfloat16; the cost and the
+        # latent penalty are computed in the data's dtype, autocast off.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            enc = type(enc)(
+                *(t.to(x.dtype) if isinstance(t, torch.Tensor) else t for t in enc)
+            )
+            zp = self.prior.sample(
+                n, generator=generator, dtype=x.dtype, device=enc.z.device
+            )
+            rec = reconstruction_cost(
+                x, out.to(x.dtype), cost=self.cost, log_sigma=self.decoder.log_sigma
+            ).mean()
+            pen = self.penalty(enc, zp, self.prior, generator)
         loss = self.recon_scale * rec + lam * pen
         return loss, {"reconstruction": rec, "penalty": pen, "loss": loss}

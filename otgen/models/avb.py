@@ -90,6 +90,9 @@ class AVBPenalty(LatentPenalty):
         Adam learning rate of :math:`T`.
     betas : (float, float), default=(0.5, 0.999)
         Adam betas of :math:`T`.
+    critic : nn.Module, optional
+        :math:`T` itself, mapping rows (n, d_x + d_z) (flattened data, then
+        the code) to (n, 1); default an MLP with ``hidden``.
     """
 
     name = "avb"
@@ -104,9 +107,10 @@ class AVBPenalty(LatentPenalty):
         hidden: Sequence[int] = (128, 128, 128),
         lr: float = 1e-3,
         betas: Sequence[float] = (0.5, 0.999),
+        critic: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.critic = mlp(d_x + d_z, 1, hidden)
+        self.critic = critic if critic is not None else mlp(d_x + d_z, 1, hidden)
         self.lr, self.betas = float(lr), tuple(float(b) for b in betas)
         self._hidden = list(hidden)
 

@@ -8,6 +8,7 @@ drives every preset through this interface alone.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,11 +101,24 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     @property
-    def d_x(self) -> int | None:
-        """The data dimension the model was built for (``config["d_x"]``), or None."""
+    def x_shape(self) -> tuple[int, ...] | None:
+        """The point shape the model was built for: ``(d,)``, ``(C, H, W)`` or None.
+
+        From ``config["d_x"]`` (an int or a shape), or None for a hand-built
+        model with an empty config (the trainer then passes batches as they
+        are).
+        """
         config = self.__dict__.get("config")
         d = config.get("d_x") if isinstance(config, dict) else None
-        return int(d) if d is not None else None
+        if d is None:
+            return None
+        return (int(d),) if isinstance(d, (int, float)) else tuple(int(v) for v in d)
+
+    @property
+    def d_x(self) -> int | None:
+        """The number of coordinates of a point (the product of :attr:`x_shape`)."""
+        shape = self.x_shape
+        return None if shape is None else math.prod(shape)
 
     @property
     def dtype(self) -> torch.dtype:

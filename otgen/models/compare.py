@@ -68,7 +68,11 @@ def register(subparsers: Any) -> None:
         "per-mode mass, reconstruction, latent MMD) and write a markdown report "
         "with one table and one figure.",
     )
-    p.add_argument("--data", default="ring8", help="toy name or sample file (ring8)")
+    p.add_argument(
+        "--data",
+        default="ring8",
+        help="toy name, digits, an image folder or a sample file (ring8)",
+    )
     p.add_argument(
         "--models",
         default=DEFAULT_MODELS,
@@ -156,7 +160,21 @@ def comparison_table(results: dict[str, list[dict]], n_modes: int | None) -> str
     return "\n".join(lines)
 
 
+def _plot_image_panels(data, samples: dict[str, torch.Tensor], path: Path) -> Path:
+    """One row of 16 images per model, below 16 held-out images."""
+    from otgen.models.image_plots import plot_image_rows
+
+    names = ["held-out data", *samples]
+    rows = [data[:16], *(samples[k][:16] for k in samples)]
+    lim = (float(data.min()), float(data.max()))
+    return plot_image_rows(
+        rows, names, path, title="samples per model (seed 0)", value_range=lim
+    )
+
+
 def _plot_panels(data, samples: dict[str, torch.Tensor], path: Path) -> Path:
+    if data.ndim == 4:
+        return _plot_image_panels(data, samples, path)
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -191,7 +209,7 @@ def _plot_panels(data, samples: dict[str, torch.Tensor], path: Path) -> Path:
 
 def _train_one(key, seed, steps, train, held_a, held_b, toy, bar, chunk):
     from otgen.models.autoencoder import PenalisedAutoEncoder
-    from otgen.models.cli import TOY_RECIPES
+    from otgen.models.cli import IMAGE_RECIPE, TOY_RECIPES, is_image_data
     from otgen.models.costs import reconstruction_cost
     from otgen.models.metrics import evaluate
     from otgen.models.presets import build
@@ -199,7 +217,11 @@ def _train_one(key, seed, steps, train, held_a, held_b, toy, bar, chunk):
 
     preset = key.replace("-", "_")
     recipe = TOY_RECIPES.get(preset, {}) if toy is not None else {}
-    model = build(preset, int(train.shape[1]), seed=seed, **recipe)
+    images = is_image_data(train)
+    if images:
+        recipe = IMAGE_RECIPE
+    shape = tuple(train.shape[1:]) if images else int(train.shape[1])
+    model = build(preset, shape, seed=seed, **recipe)
     trainer = Trainer(
         model,
         train,
@@ -221,6 +243,10 @@ def _train_one(key, seed, steps, train, held_a, held_b, toy, bar, chunk):
         return {"failed": str(err), "seed": seed}, None
     t_train = time.perf_counter() - t0
     metrics = evaluate(model, held_a, held_b, seed=seed, law=toy)
+    if images:
+        from otgen.models.image_metrics import image_metrics
+
+        metrics.update(image_metrics(model, train, held_a, held_b, seed=seed))
     if isinstance(model, PenalisedAutoEncoder):
         g = torch.Generator(device=model.device).manual_seed(seed)
         with torch.no_grad():

@@ -159,7 +159,11 @@ def gradient_penalty(
     (Gulrajani et al. 2017; :math:`c = 1`).
     """
     t = torch.rand(
-        real.shape[0], 1, generator=generator, dtype=real.dtype, device=real.device
+        real.shape[0],
+        *([1] * (real.ndim - 1)),  # one t per point, also for images
+        generator=generator,
+        dtype=real.dtype,
+        device=real.device,
     )
     xh = (t * real.detach() + (1 - t) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(xh).sum(), xh, create_graph=True)

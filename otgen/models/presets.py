@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ import torch
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty, InputKeepingEncoder
 from otgen.models.base import GenerativeModel, check_int
+from otgen.models.convnets import decoder_net, encoder_net
+from otgen.models.datasets import point_shape
 from otgen.models.gan import FGAN
 from otgen.models.nets import (
     BernoulliDecoder,
@@ -55,7 +58,6 @@ from otgen.models.nets import (
     GaussianEncoder,
     ImplicitEncoder,
     check_widths,
-    mlp,
 )
 from otgen.models.penalties import (
     AdversarialPenalty,
@@ -86,7 +88,7 @@ __all__ = [
 
 HIDDEN = (128, 128, 128)
 # Options checked (and converted to plain Python) before any preset runs.
-_COUNTS = {"d_z": 1, "n_critic": 1, "noise_dim": 1, "seed": 0}
+_COUNTS = {"d_z": 1, "n_critic": 1, "noise_dim": 1, "seed": 0, "conv_width": 1}
 _WIDTHS = ("hidden", "critic_hidden")
 
 
@@ -109,10 +111,9 @@ def _checked(fn: Callable[..., GenerativeModel]) -> Callable[..., GenerativeMode
     params = inspect.signature(fn).parameters
 
     @functools.wraps(fn)
-    def preset(d_x: int, **options: Any) -> GenerativeModel:
-        d_x = check_int(
-            _plain(d_x), name="d_x", minimum=1, fix="; pass the data dimension"
-        )
+    def preset(d_x: int | Sequence[int], **options: Any) -> GenerativeModel:
+        shape = point_shape(_plain(d_x), name="d_x")
+        d_x = shape[0] if len(shape) == 1 else shape
         opts = {k: _plain(v) for k, v in options.items()}
         for key, low in _COUNTS.items():
             if key in opts:
@@ -165,6 +166,8 @@ def _autoencoder(
     *,
     d_z: int,
     hidden: Sequence[int],
+    nets: str,
+    conv_width: int,
     encoder: str,
     decoder: str,
     prior: str,
@@ -183,21 +186,26 @@ def _autoencoder(
     opts = {"std": prior_std} if prior == "gaussian" else {}
     p = make_prior(prior, d_z=d_z, **opts)
 
+    shape = _shape(d_x)
+    body = {"nets": nets, "hidden": hidden, "width": conv_width}
+
     def make() -> PenalisedAutoEncoder:
         if encoder == "deterministic":
-            enc = DeterministicEncoder(mlp(d_x, d_z, hidden), input_noise=encoder_noise)
+            enc = DeterministicEncoder(
+                encoder_net(shape, d_z, **body), input_noise=encoder_noise
+            )
         elif encoder == "gaussian":
-            enc = GaussianEncoder(mlp(d_x, 2 * d_z, hidden))
+            enc = GaussianEncoder(encoder_net(shape, 2 * d_z, **body))
         elif encoder == "implicit":
             enc = ImplicitEncoder(
-                mlp(d_x + noise_dim, d_z, hidden), noise_dim=noise_dim
+                encoder_net(shape, d_z, extra=noise_dim, **body), noise_dim=noise_dim
             )
         else:
             raise ValueError(
                 "encoder must be 'deterministic', 'gaussian' or 'implicit' (got "
                 f"{encoder!r})."
             )
-        net = mlp(d_z, d_x, hidden)
+        net = decoder_net(d_z, shape, **body)
         if decoder == "deterministic":
             dec = DeterministicDecoder(net)
         elif decoder == "gaussian":
@@ -224,9 +232,14 @@ def _autoencoder(
     return _seeded(seed, make)
 
 
+def _shape(d_x: int | Sequence[int]) -> tuple[int, ...]:
+    return (d_x,) if isinstance(d_x, int) else tuple(d_x)
+
+
 def _record(
-    model: GenerativeModel, name: str, d_x: int, local: dict
+    model: GenerativeModel, name: str, d_x: int | Sequence[int], local: dict
 ) -> GenerativeModel:
+    d_x = d_x if isinstance(d_x, int) else list(d_x)
     opts = {
         k: (list(v) if isinstance(v, tuple) else v)
         for k, v in local.items()
@@ -242,6 +255,8 @@ def wae_mmd(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     lam: float = 10.0,
     recon_scale: float = 1.0,
     kernel: str = "imq",
@@ -270,12 +285,19 @@ def wae_mmd(
 
     Parameters
     ----------
-    d_x : int
-        Data dimension.
+    d_x : int or tuple of int
+        Data dimension, or the shape of one point: (d,), (H, W) or (C, H, W)
+        (every preset takes either).
     d_z : int, default=2
         Latent dimension.
     hidden : sequence of int, default=(128, 128, 128)
         Hidden widths of the encoder and decoder MLPs.
+    nets : {"auto", "mlp", "conv"}, default="auto"
+        Network family: ``"auto"`` takes the convolutional nets of
+        :mod:`otgen.models.convnets` for images (``d_x`` a shape (C, H, W) or
+        (H, W) with sides >= 8) and MLPs otherwise; every preset takes it.
+    conv_width : int, default=32
+        Channels of the first convolutional level (doubling at each level).
     lam : float, default=10
         Penalty weight :math:`\lambda`; meaningful only with ``recon_scale``
         (PAPER.md 6.3).
@@ -323,6 +345,8 @@ def wae_mmd(
         ),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder=encoder,
         decoder="deterministic",
         prior=prior,
@@ -344,6 +368,8 @@ def wae_gan(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     lam: float = 1.0,
     recon_scale: float = 1.0,
     cost: str = "squared",
@@ -407,6 +433,8 @@ def wae_gan(
         ),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder=encoder,
         decoder="deterministic",
         prior=prior,
@@ -427,6 +455,8 @@ def aae(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     lam: float = 1.0,
     prior_std: float = 1.0,
     critic_hidden: Sequence[int] = HIDDEN,
@@ -463,6 +493,8 @@ def aae(
         ),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder="deterministic",
         decoder="deterministic",
         prior="gaussian",
@@ -483,6 +515,8 @@ def vae(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     beta: float = 1.0,
     likelihood: str = "gaussian",
     decoder_sigma: float = 0.1,
@@ -538,6 +572,8 @@ def vae(
         lambda dz: KLPenalty(),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder="gaussian",
         decoder=likelihood,
         prior="gaussian",
@@ -580,6 +616,8 @@ def wgan_gp(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     critic_hidden: Sequence[int] = HIDDEN,
     prior_std: float = 1.0,
     gp_weight: float = 10.0,
@@ -607,9 +645,12 @@ def wgan_gp(
     prior = make_prior("gaussian", d_z=d_z, std=prior_std)
 
     def make() -> WGANGP:
+        shape = _shape(d_x)
         return WGANGP(
-            mlp(d_z, d_x, hidden),
-            mlp(d_x, 1, critic_hidden),
+            decoder_net(d_z, shape, nets=nets, hidden=hidden, width=conv_width),
+            encoder_net(
+                shape, 1, nets=nets, hidden=critic_hidden, width=conv_width, leaky=True
+            ),
             prior,
             gp_weight=gp_weight,
             n_critic=n_critic,
@@ -626,6 +667,8 @@ def wae_sinkhorn(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     lam: float = 10.0,
     recon_scale: float = 1.0,
     eps: float | None = None,
@@ -658,6 +701,8 @@ def wae_sinkhorn(
         lambda dz: SinkhornPenalty(eps=eps, rel_eps=rel_eps, p=p),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder="deterministic",
         decoder="deterministic",
         prior="gaussian",
@@ -678,6 +723,8 @@ def wae_exact(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     lam: float = 10.0,
     recon_scale: float = 1.0,
     p: float = 1.0,
@@ -711,6 +758,8 @@ def wae_exact(
         lambda dz: ExactOTPenalty(p=p),
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         encoder="deterministic",
         decoder="deterministic",
         prior="gaussian",
@@ -731,6 +780,8 @@ def avb(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     noise_dim: int = 2,
     beta: float = 1.0,
     decoder_sigma: float = 0.1,
@@ -766,11 +817,27 @@ def avb(
     p = make_prior("gaussian", d_z=d_z, std=prior_std)
 
     def make() -> AVB:
-        enc = ImplicitEncoder(mlp(d_x + noise_dim, d_z, hidden), noise_dim=noise_dim)
-        dec = GaussianDecoder(
-            mlp(d_z, d_x, hidden), sigma=decoder_sigma, learn_sigma=learn_sigma
+        shape = _shape(d_x)
+        body = {"nets": nets, "hidden": hidden, "width": conv_width}
+        enc = ImplicitEncoder(
+            encoder_net(shape, d_z, extra=noise_dim, **body), noise_dim=noise_dim
         )
-        pen = AVBPenalty(d_x, d_z, hidden=critic_hidden, lr=critic_lr, betas=betas)
+        dec = GaussianDecoder(
+            decoder_net(d_z, shape, **body),
+            sigma=decoder_sigma,
+            learn_sigma=learn_sigma,
+        )
+        critic = encoder_net(
+            shape, 1, nets=nets, hidden=critic_hidden, width=conv_width, extra=d_z
+        )
+        pen = AVBPenalty(
+            math.prod(shape),
+            d_z,
+            hidden=critic_hidden,
+            lr=critic_lr,
+            betas=betas,
+            critic=critic,
+        )
         return AVB(
             InputKeepingEncoder(enc),
             dec,
@@ -792,6 +859,8 @@ def _fgan(
     generator_loss: str,
     d_z: int,
     hidden: Sequence[int],
+    nets: str,
+    conv_width: int,
     critic_hidden: Sequence[int],
     prior_std: float,
     n_critic: int,
@@ -802,9 +871,12 @@ def _fgan(
     prior = make_prior("gaussian", d_z=d_z, std=prior_std)
 
     def make() -> FGAN:
+        shape = _shape(d_x)
         return FGAN(
-            mlp(d_z, d_x, hidden),
-            mlp(d_x, 1, critic_hidden),
+            decoder_net(d_z, shape, nets=nets, hidden=hidden, width=conv_width),
+            encoder_net(
+                shape, 1, nets=nets, hidden=critic_hidden, width=conv_width, leaky=True
+            ),
             prior,
             f=f,
             generator_loss=generator_loss,
@@ -822,6 +894,8 @@ def gan(
     *,
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     critic_hidden: Sequence[int] = HIDDEN,
     generator_loss: str = "non_saturating",
     prior_std: float = 1.0,
@@ -856,6 +930,8 @@ def gan(
         generator_loss=generator_loss,
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         critic_hidden=critic_hidden,
         prior_std=prior_std,
         n_critic=n_critic,
@@ -873,6 +949,8 @@ def fgan(
     f: str = "js",
     d_z: int = 2,
     hidden: Sequence[int] = HIDDEN,
+    nets: str = "auto",
+    conv_width: int = 32,
     critic_hidden: Sequence[int] = HIDDEN,
     generator_loss: str = "non_saturating",
     prior_std: float = 1.0,
@@ -907,6 +985,8 @@ def fgan(
         generator_loss=generator_loss,
         d_z=d_z,
         hidden=hidden,
+        nets=nets,
+        conv_width=conv_width,
         critic_hidden=critic_hidden,
         prior_std=prior_std,
         n_critic=n_critic,
@@ -932,7 +1012,7 @@ PRESETS: dict[str, Callable[..., GenerativeModel]] = {
 }
 
 
-def build(preset: str, d_x: int, **options: Any) -> GenerativeModel:
+def build(preset: str, d_x: int | Sequence[int], **options: Any) -> GenerativeModel:
     """Build a preset by name (``-`` and ``_`` are interchangeable).
 
     Raises ValueError naming the preset and the options it accepts.
@@ -941,6 +1021,8 @@ def build(preset: str, d_x: int, **options: Any) -> GenerativeModel:
     --------
     >>> build("wae-mmd", 2, lam=5.0).lam
     5.0
+    >>> build("wae-mmd", (8, 8), d_z=8).x_shape  # conv nets for 8 x 8 images
+    (1, 8, 8)
     """
     key = preset.replace("-", "_")
     if key not in PRESETS:

@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_section",
+    "image_section",
     "metrics_table",
     "remove_temporary_files",
     "write_report",
@@ -262,6 +263,30 @@ def check_section(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def image_section(metrics: Mapping[str, Any]) -> str:
+    """Reconstruction against PCA, the MMD test and the Fréchet distance."""
+    lines = []
+    if "beats_pca" in metrics:
+        from otgen.models.image_metrics import pca_sentence
+
+        lines += [f"**{pca_sentence(dict(metrics))}**", ""]
+    lines += ["| metric | value | meaning |", "|---|---|---|"]
+    rows = (
+        ("recon_model", "held-out reconstruction", "mean squared error, code = mean"),
+        ("recon_pca", "PCA reconstruction", "same, PCA with d_z components"),
+        ("mmd_p_value", "MMD test p-value", "generated vs held-out; small: told apart"),
+        ("mmd_statistic", "MMD^2 statistic", "unbiased, Gaussian kernel, median scale"),
+        ("frechet", "Fréchet distance", "W2^2 of Gaussians fitted to pixels"),
+        ("frechet_floor", "Fréchet floor", "same, between the two held-out sets"),
+    )
+    lines += [
+        f"| {label} | {_fmt(metrics[key])} | {meaning} |"
+        for key, label, meaning in rows
+        if key in metrics
+    ]
+    return "\n".join(lines)
+
+
 def metrics_table(metrics: Mapping[str, Any]) -> str:
     """The metrics as a markdown table (rows present in ``metrics`` only).
 
@@ -309,10 +334,13 @@ def write_report(
             "## Metrics",
             "",
             "No model check: the data have no known law to draw fresh samples "
-            "from (a sample file); W2 is compared with the floor between the two "
+            "from (a data file, a folder or digits); W2 is compared with the floor "
+            "between the two "
             "held-out samples, without a verdict.",
             "",
         ]
+    if "frechet" in metrics:
+        lines += ["## Images", "", image_section(metrics), ""]
     lines += [metrics_table(metrics), ""]
     lines += [
         "The training loss estimates the penalised (relaxed) transport cost, a lower "

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from otgen.models.base import GenerativeModel, check_int
-from otgen.models.data import batches, to_data_tensor
+from otgen.models.data import batches
+from otgen.models.datasets import as_points
+from otgen.models.devices import autocast, default_threads, resolve_device
 from otgen.models.report import atomic_write, atomic_write_text
 
 __all__ = ["LambdaSchedule", "Trainer", "TrainingError", "load_model"]
@@ -37,7 +39,7 @@ __all__ = ["LambdaSchedule", "Trainer", "TrainingError", "load_model"]
 CHECKPOINT_FORMAT = "otgen-checkpoint-1"
 # Trainer options that may differ between a checkpoint and the trainer that
 # loads it without an explicit override: they do not change the computation.
-_COSMETIC = frozenset({"log_every"})
+_COSMETIC = frozenset({"log_every", "device"})
 # log(lambda) of the adaptive schedule stays within +-_LOG_LAM_MAX (e^690 is
 # about 1e299): exp() never overflows, a runaway lambda ends as a non-finite
 # loss term, which stops training with its step and name.
@@ -213,11 +215,17 @@ class Trainer:
     ----------
     model : GenerativeModel
         A preset (:mod:`otgen.models.presets`) or a hand-built model.
-    data : Tensor, array or DataLoader
-        Training data, rows are points; a DataLoader is cycled (its own order;
-        bit-for-bit resume then needs a seeded loader).
+    data : Tensor, array, Dataset or DataLoader
+        Training data of shape (N, d), (N, H, W) or (N, C, H, W)
+        (:mod:`otgen.models.datasets`), reshaped to the model's point shape
+        when the sizes agree (a ValueError names the expected shape
+        otherwise). A ``torch.utils.data.Dataset`` is read by a DataLoader
+        shuffled from ``seed`` (a resumed checkpoint restarts that order, so
+        resuming is exact for tensor data only); a DataLoader is cycled in its own order
+        (bit-for-bit resume then needs a seeded loader). Items may be
+        tensors or ``(x, label)`` pairs.
     batch_size : int, default=256
-        Batch size for tensor data.
+        Batch size for tensor data and Datasets.
     seed : int, default=0
         Seeds data order and model noise.
     update : {"alternating", "simultaneous"}, default="alternating"
@@ -235,12 +243,23 @@ class Trainer:
         ``torch.float64`` trains in double precision (the model is converted).
     log_path : str or Path, optional
         JSON-lines file receiving the logged terms every ``log_every`` steps.
+    tensorboard : str or Path, optional
+        A TensorBoard log directory receiving the same terms as scalars
+        (needs ``pip install tensorboard``, or the ``tensorboard`` extra).
     progress : bool, default=True
         Show a tqdm progress bar on standard error.
-    num_threads : int, optional
-        Torch CPU threads during :meth:`fit` (restored afterwards). Small models
-        on a loaded CPU train much faster with 1 (40 times faster measured with
-        one other busy process on 2 cores); None keeps torch's setting.
+    num_threads : int or "auto", default="auto"
+        Torch CPU threads during :meth:`fit` (restored afterwards). ``"auto"``:
+        one thread for models under a million parameters, else the cores left
+        idle by the load average (:func:`otgen.models.devices.default_threads`);
+        small models on a loaded CPU train 30-70 times faster on one thread
+        than on all. None keeps torch's setting.
+    device : str or torch.device, optional
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (a GPU when available); the model
+        and tensor data are moved there. None keeps the model's device.
+    amp : bool, default=False
+        bfloat16 automatic mixed precision for the networks (CUDA only); the
+        losses and latent penalties stay in float32.
 
     Examples
     --------
@@ -268,9 +287,12 @@ class Trainer:
         lam_rate: float = 0.01,
         dtype: torch.dtype | None = None,
         log_path: str | Path | None = None,
+        tensorboard: str | Path | None = None,
         log_every: int = 10,
         progress: bool = True,
-        num_threads: int | None = None,
+        num_threads: int | str | None = "auto",
+        device: str | torch.device | None = None,
+        amp: bool = False,
     ) -> None:
         if update not in ("alternating", "simultaneous"):
             raise ValueError(
@@ -281,8 +303,21 @@ class Trainer:
         )
         seed = check_int(seed, name="seed", minimum=0, fix="; pass e.g. 0")
         log_every = check_int(log_every, name="log_every", minimum=1)
-        if num_threads is not None:
-            num_threads = check_int(num_threads, name="num_threads", minimum=1)
+        if num_threads == "auto":
+            num_threads = default_threads(model)
+        elif num_threads is not None:
+            num_threads = check_int(
+                num_threads, name="num_threads", minimum=1, fix="; or pass 'auto'"
+            )
+        if device is not None:
+            model.to(resolve_device(device))
+        if not isinstance(amp, bool):
+            raise ValueError(f"amp must be True or False (got {amp!r}).")
+        if amp and model.device.type != "cuda":
+            raise ValueError(
+                f"amp=True needs a CUDA device (the model is on {model.device}); "
+                "pass device='cuda', or amp=False on the CPU."
+            )
         if n_critic is not None:
             n_critic = check_int(n_critic, name="n_critic", minimum=1)
         if isinstance(dtype, str):
@@ -309,15 +344,31 @@ class Trainer:
         self.batch_size = batch_size
         self.dtype = model.dtype
         self.device = model.device
+        self.amp = amp
         if isinstance(data, (torch.Tensor, np.ndarray)):
-            self.data = to_data_tensor(data, dtype=self.dtype).to(self.device)
-            self._check_dim(self.data)
+            self.data = self._fit_shape(as_points(data).to(self.dtype))
+            self.data = self.data.to(self.device)
             if self.data.shape[0] < batch_size:
                 raise ValueError(
                     f"batch_size must be at most the number of points (got "
                     f"batch_size={batch_size} for {self.data.shape[0]} points)."
                 )
             self._stream = None
+        elif _is_dataset(data):
+            if len(data) < batch_size:
+                raise ValueError(
+                    f"batch_size must be at most the number of points (got "
+                    f"batch_size={batch_size} for a Dataset of {len(data)})."
+                )
+            loader = torch.utils.data.DataLoader(
+                data,
+                batch_size=batch_size,
+                shuffle=True,
+                drop_last=True,
+                generator=torch.Generator().manual_seed(seed),
+                pin_memory=self.device.type == "cuda",
+            )
+            self.data, self._stream = None, batches(loader)
         else:
             self.data, self._stream = None, batches(data)
         self.groups = model.update_groups()
@@ -369,7 +420,10 @@ class Trainer:
             "lam_rate": self.schedule.rate,
             "dtype": str(self.dtype).replace("torch.", ""),
             "log_every": log_every,
+            "device": str(self.device),
         }
+        if amp:
+            self.options["amp"] = True
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self._rng = np.random.default_rng((self.seed, 1))
         self._perm: np.ndarray | None = None
@@ -377,25 +431,34 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.log_path = Path(log_path) if log_path is not None else None
+        self.tensorboard = Path(tensorboard) if tensorboard is not None else None
+        if self.tensorboard is not None:
+            _summary_writer_class()  # a missing package is an error now
         self.log_every, self.progress = log_every, progress
         self.num_threads = num_threads
 
-    def _check_dim(self, x: torch.Tensor) -> None:
-        d_x = self.model.d_x
+    def _fit_shape(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as (n, *model.x_shape), or a ValueError naming both shapes."""
+        shape = self.model.x_shape
+        if shape is None:
+            return x
         d = math.prod(x.shape[1:])
-        if d_x is not None and d != d_x:
+        if d != math.prod(shape):
+            want = ", ".join(map(str, shape))
             raise ValueError(
                 f"data has points of dimension {d} (shape {tuple(x.shape)}) but the "
-                f"model was built for d_x={d_x}; build the model with d_x={d} "
-                f"(e.g. build(preset, {d}, ...)) or pass data with {d_x} columns."
+                f"model was built for d_x={self.model.config['d_x']}, expecting data "
+                f"of shape (N, {want}); build the model for this data (e.g. "
+                f"build(preset, {tuple(x.shape[1:]) if x.ndim > 2 else d}, ...)) "
+                f"or pass data of shape (N, {want})."
             )
+        return x.reshape(x.shape[0], *shape)
 
     # -- data -------------------------------------------------------------------
     def _next_batch(self) -> torch.Tensor:
         if self._stream is not None:
-            x = next(self._stream)
-            self._check_dim(x)
-            return x.to(self.device, self.dtype)
+            x = self._fit_shape(next(self._stream))
+            return x.to(self.device, self.dtype, non_blocking=True)
         n = self.data.shape[0]
         if self._perm is None or self._pos + self.batch_size > n:
             self._perm, self._pos = self._rng.permutation(n), 0
@@ -407,9 +470,10 @@ class Trainer:
     def _loss(self, group: str, x: torch.Tensor, lam: float):
         """The loss of ``group`` on ``x`` and its finite terms, or TrainingError."""
         try:
-            loss, terms = self.model.group_loss(
-                group, x, lam=lam, generator=self.generator
-            )
+            with autocast(self.device, self.amp):
+                loss, terms = self.model.group_loss(
+                    group, x, lam=lam, generator=self.generator
+                )
         except (ValueError, RuntimeError) as err:
             # A piece of the model (e.g. a penalty checking its input) refused
             # non-finite values: name where they first appeared, not the input.
@@ -488,6 +552,9 @@ class Trainer:
 
         steps = check_int(steps, name="steps", minimum=0)
         log = self.log_path.open("a") if self.log_path is not None else None
+        board = None
+        if self.tensorboard is not None:
+            board = _summary_writer_class()(log_dir=str(self.tensorboard))
         bar = tqdm(
             total=steps,
             file=sys.stderr,
@@ -510,6 +577,10 @@ class Trainer:
                     if log is not None:
                         log.write(json.dumps(out) + "\n")
                         log.flush()
+                    if board is not None:
+                        for k, v in out.items():
+                            if k != "step":
+                                board.add_scalar(k, v, self.step)
                     short = {
                         k.split("/")[-1]: f"{v:.4g}"
                         for k, v in out.items()
@@ -523,6 +594,8 @@ class Trainer:
             bar.close()
             if log is not None:
                 log.close()
+            if board is not None:
+                board.close()
         self.model.eval()
         return self
 
@@ -671,6 +744,9 @@ class Trainer:
 
 
 _MISSING = "(not set)"
+# Preset options added after checkpoints were first written, with the value
+# that those checkpoints' models had.
+_ADDED_OPTIONS = {"nets": "auto", "conv_width": 32}
 
 
 def _json(value: Any) -> Any:
@@ -682,6 +758,8 @@ def _fields(saved: Mapping, model_config: Mapping | None, options: Mapping):
     sm, cm = saved.get("model") or {}, model_config or {}
     out = [(f"model.{k}", k, sm.get(k), cm.get(k)) for k in ("preset", "d_x")]
     so, co = sm.get("options") or {}, cm.get("options") or {}
+    if sm.get("preset"):  # a preset checkpoint written before these options
+        so = {**_ADDED_OPTIONS, **so}
     if sm.get("preset") != cm.get("preset"):  # other presets: options not comparable
         so, co = {}, {}
     out += [
@@ -769,13 +847,30 @@ def _read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     return config, state
 
 
+def _summary_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ValueError(
+            "tensorboard logging needs the tensorboard package; pip install "
+            "tensorboard (or otgen[tensorboard]), or pass tensorboard=None."
+        ) from err
+    return SummaryWriter
+
+
+def _is_dataset(data: Any) -> bool:
+    """A map-style torch Dataset (not a DataLoader or another iterable)."""
+    return isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__")
+
+
 def _build_from_config(mconf: Mapping[str, Any]) -> GenerativeModel:
     from otgen.models.presets import build
 
-    if not mconf:
+    if not mconf or "preset" not in mconf:
         raise ValueError(
-            "this checkpoint holds a hand-built model (empty model config); build "
-            "the model yourself and call Trainer(model, data, ...).load(directory)."
+            "this checkpoint holds a hand-built model (no preset in its config); "
+            "build the model again and pass it: otgen.models.load(directory, "
+            "model=model), or Trainer(model, data, ...).load(directory)."
         )
     return build(mconf["preset"], mconf["d_x"], **mconf["options"])
 
