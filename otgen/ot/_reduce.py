@@ -26,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from otgen._imports import quiet_import
+from otgen._imports import installed, quiet_import
 
 __all__ = [
     "Backend",
@@ -63,12 +63,11 @@ STORE_MIN_DIM = 8
 
 @functools.lru_cache(maxsize=1)
 def keops_available() -> bool:
-    """True if pykeops imports (it may still need to compile on first use)."""
-    try:
-        quiet_import("pykeops")
-    except ImportError:
-        return False
-    return True
+    """True if pykeops is installed (not imported: it prints notes on import).
+
+    It is imported, and may compile, when the KeOps backend first runs.
+    """
+    return installed("pykeops")
 
 
 def choose_backend(
