@@ -48,20 +48,18 @@ from otgen._validation import (
     times_pow2,
 )
 from otgen.ot._reduce import (
-    DENSE_MAX_PAIRS,
     Backend,
-    choose_backend,
+    Native,
+    Reduction,
+    choose_reduction,
     multiscale_support,
     native_support,
     plan_cost_sum,
     row_chunks,
     softmax_matvec,
     softmax_topk,
-    softmin,
-    softmin_op,
     stored_bytes,
 )
-from otgen.ot._reduce import _native_ready as native_available
 from otgen.ot.costs import Cost, CostLike, resolve_cost
 from otgen.ot.result import SinkhornResult
 
@@ -375,20 +373,22 @@ def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, sym
     eps_c = max(eps, side**cost.p)
     ax, by = cx.weights, cy.weights
     xc, yc = cx.centres, cy.centres
-    coarse_backend = choose_backend(
-        "auto", xc.shape[0], yc.shape[0], x.device, native_support(x, cost=cost)
-    )
-    cop = softmin_op(xc, xc if symmetric else yc, cost, coarse_backend)
+    K, L = xc.shape[0], yc.shape[0]
+    coarse = choose_reduction(
+        "auto", K, L, x.device, native_support(x, cost=cost),
+        store=(x.shape[1], stored_bytes(K, L, x.dtype, symmetric)),
+    )  # fmt: skip
+    cop = coarse.bind(xc, xc if symmetric else yc, cost)
     csol = _loop(
         cop, ax, by, eps=eps_c, eps0=eps0, rho=rho, scaling=scaling,
         tol=max(tol, 1e-3), max_iter=max_iter, symmetric=symmetric,
     )  # fmt: skip
     # Extend the coarse potentials to the points: one soft-min each way.
-    f = softmin_op(x, yc, cost, "native").rows(by.log() + csol.g / eps_c, eps_c)
+    f = Native().bind(x, yc, cost).rows(by.log() + csol.g / eps_c, eps_c)
     if symmetric:
         g = f
     else:
-        g = softmin_op(y, xc, cost, "native").rows(ax.log() + csol.f / eps_c, eps_c)
+        g = Native().bind(y, xc, cost).rows(ax.log() + csol.f / eps_c, eps_c)
     threshold = max(ms.TRUNCATE * eps_c, ms.FLOOR * eps)
     keep = ms.truncation_mask(xc, yc, csol.f, csol.g, cost.p, threshold)
     op = ms.MultiscaleOp(x, y, cost, cx, cy, keep)
@@ -540,7 +540,7 @@ def _as_probabilities(a, b, dtype: torch.dtype):
     return a, b, False
 
 
-def _recheck(op, x, y, a, b, sol: _Sol, eps, rho, symmetric: bool, backend, cost):
+def _recheck(op, a, b, sol: _Sol, eps, rho, symmetric: bool):
     """Measure the plan's marginal errors in float64, in place.
 
     A float32 loop compares potentials rounded alike: at small eps it reaches
@@ -550,13 +550,7 @@ def _recheck(op, x, y, a, b, sol: _Sol, eps, rho, symmetric: bool, backend, cost
     and the value come from it.
     """
     d = torch.float64
-    n, m = x.shape[0], y.shape[0]
-    if backend == "multiscale":
-        op64 = op.astype(d)
-    else:
-        if backend == "dense" and n * m > DENSE_MAX_PAIRS:  # do not store C twice
-            backend = _grad_backend(backend, n, m, native_support(x, cost=cost))
-        op64 = softmin_op(x.to(d), y.to(d), cost, backend)
+    op64 = op.astype(d)  # never two stored cost matrices at once
     a, b = a.to(d), b.to(d)
     f, g = sol.f.to(d), sol.g.to(d)
     lm = 1.0 if rho is None else 1.0 / (1.0 + eps / rho)
@@ -582,7 +576,7 @@ class _Solved:
     value: torch.Tensor
     primal: torch.Tensor
     sol: _Sol
-    backend: str
+    reduction: Reduction
     x: torch.Tensor
     y: torch.Tensor
     a: torch.Tensor
@@ -679,13 +673,12 @@ def _solve(
         bw = bw * (aw.sum() / bw.sum())
     if symmetric:
         yw, bw = xw, aw
-    native_why = native_support(xw, cost=cost)
-    backend = choose_backend(
+    red = choose_reduction(
         backend,
         n,
         m,
         x.device,
-        native_why,
+        native_support(xw, cost=cost),
         multiscale_support(xw, cost, rho),
         store=(x.shape[1], stored_bytes(n, m, wd, symmetric)),
     )
@@ -697,20 +690,19 @@ def _solve(
             if symmetric:
                 bw = aw
             sol = _large_eps(xw, yw, aw, bw, cost, eps_w, tol, unit_mass)
-            if backend == "multiscale":  # no op: the gradient runs on all pairs
-                backend = "native" if native_why is None else "chunked"
+            red = red.all_pairs()  # no op: the gradient runs on all pairs
         else:
-            if backend == "multiscale":
+            if red.coarse_to_fine:
                 op, init, eps0 = _multiscale_start(xw, yw, aw, bw, cost, eps_w, **kw)
             else:
-                op = softmin_op(xw, yw, cost, backend)
+                op = red.bind(xw, yw, cost)
             sol = _loop(
                 op, aw, bw, eps=eps_w, eps0=eps0, init=init, progress=progress, **kw
             )
-            if backend == "multiscale":
+            if red.coarse_to_fine:
                 sol.schedule = op.coarse_schedule + sol.schedule
             if wd != torch.float64:
-                _recheck(op, xw, yw, aw, bw, sol, eps_w, rho, symmetric, backend, cost)
+                _recheck(op, aw, bw, sol, eps_w, rho, symmetric)
                 sol.converged = max(sol.err) <= tol
             if cs > 0 and ratio < u / tol:
                 sol.converged = False
@@ -742,11 +734,10 @@ def _solve(
             h = (bw.log() + sol.g.to(wd) / eps_w).detach()
             xt, yt = xg.to(wd), yg.to(wd)
             # d/dC_ij of sum_i r_i smin(h)_i is exactly P_ij (any f, g).
-            if backend == "multiscale" and op is not None:
-                ft = op.softmin(xt, yt, h, eps_w)
+            if op is not None:
+                ft = op.softmin(xt, yt, h, eps_w)  # (n,)
             else:
-                gb_ = _grad_backend(backend, n, m, native_why)
-                ft = softmin(xt, yt, h, eps_w, cost, gb_)  # (n,)
+                ft = red.for_gradient(n, m).softmin(xt, yt, h, eps_w, cost)
             expr = expr + (r.to(wd) * ft).sum().to(torch.float64)
         if a.requires_grad:
             expr = expr + (a.to(torch.float64) * ga).sum()
@@ -758,7 +749,7 @@ def _solve(
         value,
         times_pow2(primal, kp).to(x.dtype),
         sol,
-        backend,
+        red,
         xw,
         yw,
         aw,
@@ -766,18 +757,6 @@ def _solve(
         eps_w,
         kp,
     )
-
-
-def _grad_backend(backend: str, n: int, m: int, native_why: str | None) -> str:
-    """The backend of the final differentiable soft-min.
-
-    A stored problem beyond ``DENSE_MAX_PAIRS`` would keep several (n, m)
-    tensors for autograd; its gradient pass runs on the native loops (or the
-    chunked ones), whose backward recomputes the pairs in O(n + m) memory.
-    """
-    if backend != "dense" or n * m <= DENSE_MAX_PAIRS:
-        return backend
-    return "native" if native_why is None and native_available() else "chunked"
 
 
 def _transposed(cost: Cost) -> Cost:
@@ -803,13 +782,13 @@ class EntropicPlan:
     """
 
     def __init__(
-        self, x, y, a, b, f, g, eps, cost, backend, as_torch, *, unit=0.0, dtype=None
+        self, x, y, a, b, f, g, eps, cost, pairs, as_torch, *, unit=0.0, dtype=None
     ) -> None:
         self._x, self._y, self._a, self._b = x, y, a, b
         self._f, self._g = f.to(x.dtype), g.to(x.dtype)
         self._eps, self._cost, self._unit = eps, cost, unit
         self._dtype = x.dtype if dtype is None else dtype
-        self._backend = "dense" if backend == "dense" else "chunked"
+        self._pairs = pairs  # row blocks of the one-pass products
         self._as_torch = as_torch
         self.shape = (x.shape[0], y.shape[0])
 
@@ -852,7 +831,7 @@ class EntropicPlan:
         v = self._in(v, self.shape[1], "v")
         h = self._b.log() + self._g / self._eps
         lse, w = softmax_matvec(
-            self._x, self._y, h, self._eps, self._cost, self._backend, v
+            self._x, self._y, h, self._eps, self._cost, self._pairs, v
         )
         scale = self._a * torch.exp(self._f / self._eps + lse)  # (n,)
         return self._out(scale * w if w.ndim == 1 else scale[:, None] * w)
@@ -868,7 +847,7 @@ class EntropicPlan:
             h,
             self._eps,
             _transposed(self._cost),
-            self._backend,
+            self._pairs,
             u,
         )
         scale = self._b * torch.exp(self._g / self._eps + lse)  # (m,)
@@ -891,7 +870,7 @@ class EntropicPlan:
             )
         h = self._b.log() + self._g / self._eps
         lse, s, idx = softmax_topk(
-            self._x, self._y, h, self._eps, self._cost, self._backend, int(k)
+            self._x, self._y, h, self._eps, self._cost, self._pairs, int(k)
         )
         vals = self._a[:, None] * torch.exp(self._f[:, None] / self._eps + s)
         return self._out(vals), to_output(idx, self._as_torch)
@@ -901,7 +880,7 @@ class EntropicPlan:
         r"""The linear part :math:`\langle P, C\rangle = \sum_{ij} P_{ij} C_{ij}`."""
         h = self._b.log() + self._g / self._eps
         la = self._a.log() + self._f / self._eps
-        t = plan_cost_sum(self._x, self._y, h, la, self._eps, self._cost, self._backend)
+        t = plan_cost_sum(self._x, self._y, h, la, self._eps, self._cost, self._pairs)
         t = times_pow2(t.to(torch.float64), self._unit).to(self._dtype)
         return scalar_output(t, self._as_torch)
 
@@ -1026,7 +1005,7 @@ def sinkhorn(
     backend : str, default="auto"
         The soft-min reduction: ``"auto"``, ``"dense"``, ``"chunked"``,
         ``"keops"``, ``"native"`` or ``"multiscale"`` (see
-        :func:`otgen.ot._reduce.choose_backend`).
+        :func:`otgen.ot._reduce.choose_reduction`).
         ``"multiscale"`` solves coarse-to-fine: grid cells first, then the
         points over the cell pairs that can carry mass (balanced problems in
         d <= 3, named costs; see :mod:`otgen.ot._multiscale`). ``"auto"``
@@ -1146,7 +1125,8 @@ def sinkhorn(
     if not sol.converged:
         _warn("sinkhorn", sol, e, t, mi)
     plan = EntropicPlan(
-        res.x, res.y, res.a, res.b, sol.f, sol.g, res.eps, c, res.backend, as_torch,
+        res.x, res.y, res.a, res.b, sol.f, sol.g, res.eps, c,
+        res.reduction.plan_pairs, as_torch,
         unit=res.kp, dtype=tx.dtype,
     )  # fmt: skip
     return SinkhornResult(
@@ -1160,7 +1140,7 @@ def sinkhorn(
         converged=sol.converged,
         eps=e,
         eps_schedule=res.schedule[:-1] + (e,),
-        backend=res.backend,
+        backend=res.reduction.name,
         cost=c.name,
         reach=rv,
         value_description=_describe(c, rv),
