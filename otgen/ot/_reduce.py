@@ -33,6 +33,12 @@ from typing import Literal, Protocol
 import torch
 
 from otgen._imports import installed, quiet_import
+from otgen.ot._native_grad import (
+    NativeKernelMatmul,
+    NativeQuadform,
+    NativeSoftmin,
+    native_kind,
+)
 
 __all__ = [
     "Backend",
@@ -127,7 +133,7 @@ def native_support(x: torch.Tensor, *, cost=None, kernel=None) -> str | None:
     named = cost is None or (cost.fn is None and cost.q == 2 and cost.p in (1, 2))
     if not named:
         return f"cost {cost.name} (native: ||x-y||_2 and ||x-y||_2^2 only)"
-    if kernel is not None and _native_kind(kernel) is None:
+    if kernel is not None and native_kind(kernel) is None:
         return (
             f"kernel {kernel.name!r}"
             + (f" with beta={kernel.beta:g}" if kernel.name == "energy" else "")
@@ -146,14 +152,6 @@ def multiscale_support(x: torch.Tensor, cost, rho) -> str | None:
     if rho is not None:
         return "unbalanced problems (reach=...) are solved on all pairs"
     return None
-
-
-def _native_kind(kernel) -> str | None:
-    if kernel.fn is not None:
-        return None
-    if kernel.name == "energy":
-        return {1.0: "energy1", 2.0: "energy2"}.get(float(kernel.beta))
-    return kernel.name
 
 
 def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
@@ -824,17 +822,17 @@ class Native(Chunked):
         self, x, y, h, eps: float, cost, units_rows=None, units_cols=None
     ) -> torch.Tensor:
         """Differentiable soft-min; the backward is two more native passes."""
-        return _NativeSoftmin.apply(x, y, h, eps, cost, units_rows, units_cols)
+        return NativeSoftmin.apply(x, y, h, eps, cost, units_rows, units_cols)
 
     def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor:
         """``K @ V`` by the native loops (see :meth:`Chunked.kernel_matmul`)."""
-        return _NativeKernelMatmul.apply(x, x if y is None else y, V, kernel)
+        return NativeKernelMatmul.apply(x, x if y is None else y, V, kernel)
 
     def kernel_quadform(
         self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
     ) -> torch.Tensor:
         """``V^T K V`` in float64 by the native loops, each pair once."""
-        return _NativeQuadform.apply(x, V, kernel, diag)
+        return NativeQuadform.apply(x, V, kernel, diag)
 
     def linear_mmd_sum(self, x, y, kernel) -> float | None:
         """One fused native pass over the pairs (None under autograd)."""
@@ -842,7 +840,7 @@ class Native(Chunked):
             return None
         from otgen.ot import _native
 
-        return _native.linear_mmd_sum(_native_kind(kernel), kernel.scales, x, y)
+        return _native.linear_mmd_sum(native_kind(kernel), kernel.scales, x, y)
 
 
 class Multiscale(Native):
@@ -924,142 +922,6 @@ class _ChunkedSoftmin(torch.autograd.Function):
             if gh is not None:
                 gh -= eps * wts.sum(0)
         return gx, gy, gh, None, None
-
-
-class _NativeSoftmin(torch.autograd.Function):
-    """Differentiable soft-min by the native loops (backward: two more passes).
-
-    ``units_rows`` / ``units_cols``: the block-sparse pair lists of the
-    multiscale solver (:mod:`otgen.ot._multiscale`) seen from x and from y;
-    None: all pairs.
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, h, eps, cost, units_rows=None, units_cols=None):
-        from otgen.ot import _native
-
-        xd, yd, hd = x.detach(), y.detach(), h.detach()
-        p = int(cost.p)
-        lse = _native.lse_rows(xd, yd.T.contiguous(), hd, eps, p, units_rows)
-        ctx.save_for_backward(x, y, h, lse)
-        ctx.eps, ctx.p, ctx.units = eps, p, (units_rows, units_cols)
-        return -eps * lse
-
-    @staticmethod
-    def backward(ctx, go):
-        from otgen.ot import _native
-
-        x, y, h, lse = ctx.saved_tensors
-        eps, p, (ur, uc) = ctx.eps, ctx.p, ctx.units
-        xd, yd, hd, go = x.detach(), y.detach(), h.detach(), go.detach()
-        gx = gy = gh = None
-        # P_ij = exp(h_j - C_ij / eps - lse_i); d out_i / d C_ij = P_ij.
-        if ctx.needs_input_grad[0]:
-            yt = yd.T.contiguous()
-            G, _ = _native.expgrad_rows(xd, yt, -lse, hd, None, eps, p, ur)
-            gx = go[:, None] * G
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            # Rows y_j, columns x_i, weights go_i: sum_i go_i P_ij grad_y C_ij.
-            xt = xd.T.contiguous()
-            G, S = _native.expgrad_rows(yd, xt, hd, -lse, go, eps, p, uc)
-            if ctx.needs_input_grad[1]:
-                gy = G
-            if ctx.needs_input_grad[2]:
-                gh = -eps * S
-        return gx, gy, gh, None, None, None, None
-
-
-def _native_kernel_rows(kernel, x, yt, V, tri: bool) -> torch.Tensor:
-    """``sum_j k(x_i, y_j) V_j`` (float64), at most 8 columns of V per call."""
-    from otgen.ot import _native
-
-    kind, scales = _native_kind(kernel), kernel.scales
-    parts = [
-        _native.kernel_rows(kind, scales, x, yt, V[:, c : c + 8].T.to(x.dtype), tri)
-        for c in range(0, V.shape[1], 8)
-    ]
-    return torch.cat(parts, 1)
-
-
-def _native_kernel_grad(kernel, x, yt, U, V) -> torch.Tensor:
-    r"""``\sum_j \nabla_{x_i} k(x_i, y_j) (U_i \cdot V_j)``, shape (n, d)."""
-    from otgen.ot import _native
-
-    kind, scales = _native_kind(kernel), kernel.scales
-    G = None
-    for c in range(0, V.shape[1], 8):
-        Vc = V[:, c : c + 8].T.to(x.dtype)
-        part = _native.kernel_grad_rows(kind, scales, x, yt, U[:, c : c + 8], Vc)
-        G = part if G is None else G + part
-    return G
-
-
-class _NativeKernelMatmul(torch.autograd.Function):
-    """``K @ V`` by the native loops; backward by the same loops (O(n + m) memory).
-
-    For ``y = x`` the same tensor is passed as both inputs and autograd adds
-    the two gradients.
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, V, kernel):
-        xd, yd = x.detach(), y.detach()
-        yt = yd.T.contiguous()
-        out = _native_kernel_rows(kernel, xd, yt, V.detach(), False).to(V.dtype)
-        ctx.save_for_backward(x, y, V)
-        ctx.kernel = kernel
-        return out
-
-    @staticmethod
-    def backward(ctx, G):
-        x, y, V = ctx.saved_tensors
-        kernel = ctx.kernel
-        xd, yd, Vd, Gd = x.detach(), y.detach(), V.detach(), G.detach()
-        gx = gy = gV = None
-        xt, yt = xd.T.contiguous(), yd.T.contiguous()
-        if ctx.needs_input_grad[2]:
-            gV = _native_kernel_rows(kernel, yd, xt, Gd, False).to(V.dtype)
-        if ctx.needs_input_grad[0]:
-            gx = _native_kernel_grad(kernel, xd, yt, Gd, Vd)
-        if ctx.needs_input_grad[1]:
-            gy = _native_kernel_grad(kernel, yd, xt, Vd, Gd)
-        return gx, gy, gV, None
-
-
-class _NativeQuadform(torch.autograd.Function):
-    """``V^T K(z, z) V`` (float64) by the native loops, each pair once."""
-
-    @staticmethod
-    def forward(ctx, z, V, kernel, diag: bool):
-        zd, Vd = z.detach(), V.detach()
-        r = _native_kernel_rows(kernel, zd, zd.T.contiguous(), Vd, True)  # j > i
-        V64 = Vd.to(torch.float64)
-        k0 = float(kernel.value_at_zero)
-        if diag:
-            out = 2 * (V64 * r).sum(0) + k0 * (V64 * V64).sum(0)
-        else:
-            m = V64.T @ r
-            out = m + m.T + k0 * (V64.T @ V64)
-        ctx.save_for_backward(z, V)
-        ctx.kernel, ctx.diag = kernel, diag
-        return out
-
-    @staticmethod
-    def backward(ctx, G):
-        z, V = ctx.saved_tensors
-        kernel = ctx.kernel
-        Gm = torch.diag_embed(G) if ctx.diag else G
-        Gs = (Gm + Gm.T).to(torch.float64)  # d/dV_i of V^T K V : (K V)_i Gs
-        zd, Vd = z.detach(), V.detach()
-        zt = zd.T.contiguous()
-        U = (Vd.to(torch.float64) @ Gs).to(z.dtype)
-        gz = gV = None
-        if ctx.needs_input_grad[0]:
-            # sum_ij K_ij V_i^T G V_j: d/dz_i = sum_j grad k(z_i, z_j) V_i^T Gs V_j
-            gz = _native_kernel_grad(kernel, zd, zt, U, Vd)
-        if ctx.needs_input_grad[1]:
-            gV = _native_kernel_rows(kernel, zd, zt, U, False).to(V.dtype)
-        return gz, gV, None, None
 
 
 # ---------------------------------------------------------------------------
