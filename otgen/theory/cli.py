@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks; return 0 if all pass, 1 otherwise."""
     from tqdm import tqdm
 
-    from otgen.cli import CLIError, writable_dir
+    from otgen._cli_common import CLIError, writable_dir
     from otgen.theory.report import format_table, write_report
 
     writable_dir(args.out, what="the report")  # before the checks run, not after
