@@ -700,8 +700,9 @@ class Dense(Chunked):
 class StoredCost(Dense):
     """Sinkhorn's ``"dense"``: the cost matrix stored once, reduced many times.
 
-    On the CPU the native fused loop reduces over it (no (n, m) temporaries);
-    elsewhere, or without the native loops, dense torch does. Its gradient
+    On the CPU, from ``NATIVE_MIN_PAIRS`` pairs, the native fused loop
+    reduces over it (no (n, m) temporaries); below, elsewhere, or without the
+    native loops, dense torch does. Its gradient
     step beyond ``DENSE_MAX_PAIRS`` pairs, which would keep several (n, m)
     tensors for autograd, runs on the native loops (or the chunked ones),
     whose backward recomputes the pairs in O(n + m) memory.
@@ -709,8 +710,11 @@ class StoredCost(Dense):
 
     def _prepare(self, op: SoftminOp) -> None:
         super()._prepare(op)
+        # Below NATIVE_MIN_PAIRS dense torch is fast enough: never build the
+        # native library (a compiler run) for a small problem.
         op.stored_native = (
-            op.x.device.type == "cpu"
+            op.n * op.m >= NATIVE_MIN_PAIRS
+            and op.x.device.type == "cpu"
             and op.x.dtype in (torch.float32, torch.float64)
             and native_ready()
         )
