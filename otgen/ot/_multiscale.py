@@ -4,7 +4,8 @@ At a small eps the entropic plan of two large clouds is concentrated near the
 graph of the transport map: the pairs (i, j) with
 :math:`C_{ij} - f_i - g_j \gg \varepsilon` carry a weight
 :math:`e^{(f_i + g_j - C_{ij}) / \varepsilon}` below float precision. The
-multiscale solver [Schmitzer 2019; Feydy 2020, ch. 3] exploits it:
+multiscale solver :cite:`schmitzer2019stabilized` :cite:`feydy2020geometric`
+(ch. 3) exploits it:
 
 1. Both clouds are cut into the cells of a regular grid of side ``s``
    (:func:`grid_clusters`); each cell becomes one point at its barycentre

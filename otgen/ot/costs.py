@@ -187,8 +187,7 @@ def cost_matrix(
 
     References
     ----------
-    .. [1] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
-       and Trends in Machine Learning, 2019, section 2.3 (ground costs).
+    :cite:`peyre2019computational`
 
     Examples
     --------

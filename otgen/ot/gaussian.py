@@ -131,8 +131,7 @@ def gaussian_w2(
 
     References
     ----------
-    .. [1] D. C. Dowson, B. V. Landau. The Fréchet distance between
-       multivariate normal distributions. J. Multivariate Anal. 1982.
+    :cite:`dowson1982frechet`
 
     Examples
     --------

@@ -349,10 +349,11 @@ def median_heuristic(
         s = \operatorname{median}_{i < j} \|z_i - z_j\|_2, \qquad
         z = (x_1, \dots, x_n, y_1, \dots, y_m),
 
-    over at most 1000 evenly spaced points of the pooled sample (deterministic).
-    The result depends on the data, so an MMD computed with it is not a
-    U-statistic any more (biased); in a permutation test it is harmless
-    because the pooled sample does not change under permutations [1]_.
+    over at most 1000 evenly spaced points of the pooled sample
+    (deterministic). The result depends on the data, so an MMD computed with it
+    is not a U-statistic any more (biased); in a permutation test it is
+    harmless because the pooled sample does not change under permutations
+    :cite:`gretton2012kernel`.
 
     Parameters
     ----------
@@ -372,11 +373,6 @@ def median_heuristic(
     ------
     ValueError
         If the median is 0 (more than half of the pairs coincide).
-
-    References
-    ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
 
     Examples
     --------
@@ -443,8 +439,7 @@ def wae_imq_scale(
 
     References
     ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -640,8 +635,7 @@ def kernel_matrix(
 
     References
     ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------

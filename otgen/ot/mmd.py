@@ -191,7 +191,7 @@ def mmd(
     - ``"linear"`` (streaming, :math:`O(n)`; :math:`n = m`):
       :math:`\frac{1}{h} \sum_{i < h} [k(x_{2i}, x_{2i+1}) + k(y_{2i}, y_{2i+1})
       - k(x_{2i}, y_{2i+1}) - k(x_{2i+1}, y_{2i})]`, :math:`h = \lfloor n/2
-      \rfloor` [1]_.
+      \rfloor` :cite:`gretton2012kernel`.
 
     All but ``"biased"`` are unbiased for :math:`\mathrm{MMD}^2` (and can be
     negative) when the scale does not depend on the data.
@@ -244,10 +244,7 @@ def mmd(
 
     References
     ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -340,13 +337,14 @@ def mmd_test(
     .. math::
         p = \frac{1 + \#\{\pi : T_\pi \ge T\}}{1 + B},
 
-    which is a valid p-value for any :math:`B` [1]_. Every split is a bilinear
-    form :math:`e^\top K e` in one pooled kernel matrix :math:`K` and an
-    indicator :math:`e`, so all permutations share one kernel evaluation: a
-    dense :math:`K` reused by matrix products when it fits (``backend="auto"``
-    or ``"dense"``), otherwise one kernel-sum pass :math:`K E` over a block of
-    indicator columns (``"chunked"``, ``"keops"``). The median-heuristic scale
-    depends on the pooled sample only, so it does not affect the validity.
+    which is a valid p-value for any :math:`B` :cite:`gretton2012kernel`. Every
+    split is a bilinear form :math:`e^\top K e` in one pooled kernel matrix
+    :math:`K` and an indicator :math:`e`, so all permutations share one kernel
+    evaluation: a dense :math:`K` reused by matrix products when it fits
+    (``backend="auto"`` or ``"dense"``), otherwise one kernel-sum pass :math:`K
+    E` over a block of indicator columns (``"chunked"``, ``"keops"``). The
+    median-heuristic scale depends on the pooled sample only, so it does not
+    affect the validity.
 
     Parameters
     ----------
@@ -376,11 +374,6 @@ def mmd_test(
     ValueError
         On invalid points, kernel, scale, estimator, backend, seed or
         ``n_permutations``.
-
-    References
-    ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
 
     Examples
     --------

@@ -15,17 +15,18 @@ The loop works on the dual potentials :math:`(f, g)` through the soft-min
     \operatorname{smin}_\varepsilon(h)_i = -\varepsilon \log \sum_j
     \exp(h_j - C_{ij}/\varepsilon),
 
-which is the only O(nm) operation; it is injected from
-:mod:`otgen.ot._reduce` (dense, chunked torch, native C++ or KeOps), so the
-algorithm is written once. Epsilon-scaling [2]_ anneals from the data's diameter to the
-target with symmetric (averaged) updates, then alternating updates run at the
-target until the marginal error is below ``tol``.
+which is the only O(nm) operation; it is injected from :mod:`otgen.ot._reduce`
+(dense, chunked torch, native C++ or KeOps), so the algorithm is written once.
+Epsilon-scaling :cite:`feydy2019interpolating` anneals from the data's diameter
+to the target with symmetric (averaged) updates, then alternating updates run
+at the target until the marginal error is below ``tol``.
 
-Gradients follow from the envelope theorem [2]_: at the returned potentials,
-:math:`\partial \mathrm{OT}_\varepsilon / \partial C = P` and the weights get
-the partial derivatives of the dual objective. They are attached by one final
-differentiable soft-min (no unrolled iterations; O(n + m) memory with the
-chunked and KeOps backends; no global autograd state is touched).
+Gradients follow from the envelope theorem :cite:`feydy2019interpolating`: at
+the returned potentials, :math:`\partial \mathrm{OT}_\varepsilon / \partial C =
+P` and the weights get the partial derivatives of the dual objective. They are
+attached by one final differentiable soft-min (no unrolled iterations; O(n + m)
+memory with the chunked and KeOps backends; no global autograd state is
+touched).
 """
 
 from __future__ import annotations
@@ -267,8 +268,9 @@ def _loop(
 
     if symmetric:
         # Averaged symmetric updates converge in a few steps at fixed eps
-        # [Feydy et al. 2019]: a third of the annealing steps give the same
-        # value to the tolerance (measured on benchmarks/bench_sinkhorn.py).
+        # (feydy2019interpolating in docs/references.bib): a third of the
+        # annealing steps give the same value to the tolerance (measured on
+        # benchmarks/bench_sinkhorn.py).
         scaling = scaling**3
     schedule = []
     e = eps0
@@ -286,7 +288,8 @@ def _loop(
         disable=progress is None,
         leave=False,
     )
-    # Annealing: symmetric averaged updates, one per eps [Feydy et al. 2019].
+    # Annealing: symmetric averaged updates, one per eps (feydy2019interpolating
+    # in docs/references.bib).
     if init is None:
         f = lam(e) * op.rows(logb, e)
         g = f if symmetric else lam(e) * op.cols(loga, e)
@@ -487,8 +490,8 @@ def _large_eps(x, y, a, b, cost: Cost, eps: float, tol: float, unit_mass) -> _So
     marginals err by :math:`O((\tilde C / \varepsilon)^2)`, and the value
     :math:`m \bar C - m \|\tilde C\|^2_{\hat a \otimes \hat b} / (2
     \varepsilon) + \varepsilon\, m (m - 1 - \log m)`, exact to a relative
-    :math:`O((C / \varepsilon)^2)` [Genevay et al. 2019: :math:`\mathrm{OT}_
-    \varepsilon \to \langle a \otimes b, C\rangle`]. ``sg`` and ``sf`` carry
+    :math:`O((C / \varepsilon)^2)` (:math:`\mathrm{OT}_\varepsilon \to \langle a
+    \otimes b, C\rangle`, :cite:`genevay2019sample`). ``sg`` and ``sf`` carry
     the second moments of :math:`\tilde C`, so that :func:`_values` sees the
     marginals to second order. Two passes over the pairs, in float64.
     ``unit_mass``: m(a) = m(b) = 1 exactly (see :func:`_as_probabilities`).
@@ -958,10 +961,11 @@ def sinkhorn(
         \sum_{ij} P_{ij} C_{ij} + \varepsilon\, \mathrm{KL}(P \,\|\, a \otimes b)
         \quad \text{s.t. } P 1 = a,\ P^\top 1 = b,
 
-    solved in the log domain [1]_ with epsilon-scaling [2]_. With ``reach``
-    the marginal constraints become penalties
-    :math:`\rho\,\mathrm{KL}(P 1 \| a) + \rho\,\mathrm{KL}(P^\top 1 \| b)`,
-    :math:`\rho = \text{reach}^p` (unbalanced OT [3]_).
+    solved in the log domain :cite:`cuturi2013sinkhorn` with epsilon-scaling
+    :cite:`feydy2019interpolating`. With ``reach`` the marginal constraints
+    become penalties :math:`\rho\,\mathrm{KL}(P 1 \| a) +
+    \rho\,\mathrm{KL}(P^\top 1 \| b)`, :math:`\rho = \text{reach}^p`
+    (unbalanced OT :cite:`chizat2018scaling`).
 
     Parameters
     ----------
@@ -1053,33 +1057,20 @@ def sinkhorn(
     potentials beyond the input's dtype raise a ValueError.
 
     **Precision.** The exponents :math:`(f_i + g_j - C_{ij}) / \varepsilon`
-    carry an error of about :math:`u D^p / \varepsilon` (u the unit
-    roundoff), and :math:`\log b_j + g_j / \varepsilon` loses
-    :math:`C / \varepsilon` at large eps. float32 input therefore runs in
-    float64 (results returned in float32) when eps is below
-    :math:`3u/\mathrm{tol}` or above 100 times :math:`D^p`, or tol is below
-    1e-5; otherwise the float32 run's marginal errors are measured once more in
-    float64 before ``converged`` is decided. Below :math:`u /
-    \mathrm{tol}\, D^p` even float64 cannot certify the marginals
-    (``converged=False`` with a warning). Balanced problems with
-    :math:`\varepsilon \ge 10^5 D^p` use the expansion
-    :math:`\langle a \otimes b, C\rangle - \|\tilde C\|^2 / (2\varepsilon)`
-    (exact to :math:`(D^p/\varepsilon)^2`, :math:`\tilde C` the doubly
-    centred cost) instead of iterations [4]_; unbalanced ones are refused
-    beyond :math:`10^8 D^p`. The returned ``f``, ``g`` are rounded to the
-    input's dtype; ``plan`` is evaluated in the working precision.
-
-    References
-    ----------
-    .. [1] M. Cuturi. Sinkhorn distances: lightspeed computation of optimal
-       transport. NeurIPS 2013.
-    .. [2] J. Feydy, T. Séjourné, F.-X. Vialard, S. Amari, A. Trouvé,
-       G. Peyré. Interpolating between optimal transport and MMD using
-       Sinkhorn divergences. AISTATS 2019.
-    .. [3] L. Chizat, G. Peyré, B. Schmitzer, F.-X. Vialard. Scaling
-       algorithms for unbalanced optimal transport problems. Math. Comp. 2018.
-    .. [4] A. Genevay, L. Chizat, F. Bach, M. Cuturi, G. Peyré. Sample
-       complexity of Sinkhorn divergences. AISTATS 2019.
+    carry an error of about :math:`u D^p / \varepsilon` (u the unit roundoff),
+    and :math:`\log b_j + g_j / \varepsilon` loses :math:`C / \varepsilon` at
+    large eps. float32 input therefore runs in float64 (results returned in
+    float32) when eps is below :math:`3u/\mathrm{tol}` or above 100 times
+    :math:`D^p`, or tol is below 1e-5; otherwise the float32 run's marginal
+    errors are measured once more in float64 before ``converged`` is decided.
+    Below :math:`u / \mathrm{tol}\, D^p` even float64 cannot certify the
+    marginals (``converged=False`` with a warning). Balanced problems with
+    :math:`\varepsilon \ge 10^5 D^p` use the expansion :math:`\langle a \otimes
+    b, C\rangle - \|\tilde C\|^2 / (2\varepsilon)` (exact to
+    :math:`(D^p/\varepsilon)^2`, :math:`\tilde C` the doubly centred cost)
+    instead of iterations :cite:`genevay2019sample`; unbalanced ones are
+    refused beyond :math:`10^8 D^p`. The returned ``f``, ``g`` are rounded to
+    the input's dtype; ``plan`` is evaluated in the working precision.
 
     Examples
     --------

@@ -7,7 +7,7 @@
   duals, the c-transform critic);
 - :mod:`otgen.theory.gaussian`, :mod:`otgen.theory.continuous`: closed forms,
   the posterior-mean decoder, the VAE decomposition, GAN identities;
-- :mod:`otgen.theory.checks`: one check per statement of PAPER.md section 5,
+- :mod:`otgen.theory.checks`: one check per statement of docs/paper.md section 5,
   a registry and :func:`run_checks`; :mod:`otgen.theory.report`: table, figures
   and markdown report (``otgen verify``).
 

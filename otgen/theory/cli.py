@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     v = subparsers.add_parser(
         "verify",
         help="check every result of the paper numerically against exact OT",
-        description="Run the numerical checks of PAPER.md section 5 (items "
+        description="Run the numerical checks of docs/paper.md section 5 (items "
         "1-16), print a table and write a markdown report with figures. Exit "
         "status 1 if any check fails.",
     )

@@ -46,11 +46,8 @@ def encoder_dual_lp(C, p=None, r=None) -> EncoderLP:
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
+    :cite:`bousquet2017vegan`
+    :cite:`arjovsky2017wgan`
 
     Examples
     --------
@@ -99,11 +96,8 @@ def pot_w1_dual(C, D, p=None, r=None, *, lam: float) -> EncoderLP:
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
+    :cite:`bousquet2017vegan`
+    :cite:`arjovsky2017wgan`
 
     Examples
     --------
@@ -167,8 +161,7 @@ def kr_dual(x, y, a=None, b=None, *, metric: Callable | None = None) -> tuple:
 
     References
     ----------
-    .. [1] L. V. Kantorovich, G. S. Rubinstein. On a space of completely
-       additive functions. Vestnik Leningrad Univ. 1958.
+    :cite:`kantorovich1958space`
 
     Examples
     --------
@@ -232,11 +225,8 @@ def c_transform_critic(h, anchors, *, metric: Callable | None = None) -> Callabl
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
+    :cite:`bousquet2017vegan`
+    :cite:`arjovsky2017wgan`
 
     Examples
     --------

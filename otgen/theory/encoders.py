@@ -53,9 +53,7 @@ def encoder_lp(C, p=None, r=None) -> EncoderLP:
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. 2017.
+    :cite:`bousquet2017vegan`
 
     Examples
     --------
@@ -103,11 +101,8 @@ def deterministic_encoder(C, p=None, r=None) -> EncoderLP:
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`bousquet2017vegan`
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------

@@ -60,8 +60,7 @@ def pot_w1(C, D, p=None, r=None, *, lam: float) -> POTResult:
 
     References
     ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -110,11 +109,8 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
 
     References
     ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
+    :cite:`bousquet2017vegan`
+    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -180,10 +176,8 @@ def pot_mmd2(
 
     References
     ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
-    .. [2] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
+    :cite:`tolstikhin2018wae`
+    :cite:`gretton2012kernel`
 
     Examples
     --------

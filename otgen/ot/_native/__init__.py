@@ -3,15 +3,18 @@
 ``reduce.cpp`` (next to this file) computes soft-mins and kernel sums over all
 pairs (i, j) without storing any (n, m) block: each pair's cost is computed,
 transformed and accumulated in registers. :func:`lse_stored` runs the same
-soft-min over a stored cost matrix (Sinkhorn's ``"dense"`` backend). On the
-reference CPU (2 AVX2 cores) a float32 soft-min costs about 1 ns per pair and
-core, against about 7 ns for the chunked torch loop, which writes and reads
-each block several times.
+soft-min over a stored cost matrix (Sinkhorn's ``"dense"`` backend). Per pair
+they are several times faster than the chunked torch loop, which writes and
+reads each block several times (``benchmarks/bench_native_micro.py``; figures
+in benchmarks/README.md).
 
 The library is compiled on first use with the system C++ compiler (``$CXX``,
 else ``g++``, ``c++`` or ``clang++``) into ``$OTGEN_CACHE`` (default
-``~/.cache/otgen``), once per source version and CPU (``-march=native``);
-about 15 s, then loaded in milliseconds. Without a compiler, or with
+``~/.cache/otgen``), once per source version and CPU (``-march=native``): a
+compiler run of several seconds, then loaded from the cache. The chooser of
+:mod:`otgen.ot._reduce` never asks for it below ``NATIVE_MIN_PAIRS`` pairs.
+Every entry point checks the dtype, device and shape of its arrays before
+passing their pointers. Without a compiler, or with
 ``OTGEN_NATIVE=0``, :func:`available` is False and ``backend="auto"`` uses the
 chunked torch loop; ``backend="native"`` then raises with the reason.
 
