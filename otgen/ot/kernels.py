@@ -422,6 +422,8 @@ def wae_imq_scale(
         C = 2 d_z \sigma_z^2 = \mathbb{E}\|Z - Z'\|^2, \quad Z, Z' \sim P_Z
         \text{ i.i.d.}
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     d_z : int
@@ -436,10 +438,6 @@ def wae_imq_scale(
     -------
     float or tuple of float
         Pass it as ``scale=`` to :func:`otgen.mmd` with ``kernel="imq"``.
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -611,6 +609,8 @@ def kernel_matrix(
 ):
     r"""Gram matrix :math:`K_{ij} = k(x_i, y_j)` of a (multi-scale) kernel.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     x : array or Tensor, shape (n, d)
@@ -632,10 +632,6 @@ def kernel_matrix(
     ------
     ValueError
         On invalid points, kernel or scale.
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------

@@ -196,6 +196,8 @@ def mmd(
     All but ``"biased"`` are unbiased for :math:`\mathrm{MMD}^2` (and can be
     negative) when the scale does not depend on the data.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     x, y : array or Tensor, shape (n, d) and (m, d)
@@ -241,10 +243,6 @@ def mmd(
     ValueError
         On invalid points, weights, kernel, scale, estimator or backend, and
         sizes an estimator cannot use.
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------

@@ -100,6 +100,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Run the registry (or the listed items) and return every check's result.
 
+    References: :cite:`bousquet2017vegan` (the statements checked).
+
     Parameters
     ----------
     seed : int, default=0
@@ -115,10 +117,6 @@ def run_checks(
     -------
     list of CheckResult
         In registry order.
-
-    References
-    ----------
-    :cite:`bousquet2017vegan` (the statements checked)
 
     Examples
     --------

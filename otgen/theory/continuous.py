@@ -58,6 +58,8 @@ def posterior_mean_decoder(x, p, mu, s) -> tuple[Callable, Callable]:
 
     a strict convex combination of all :math:`x_i`.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     x : array, shape (n, d)
@@ -75,10 +77,6 @@ def posterior_mean_decoder(x, p, mu, s) -> tuple[Callable, Callable]:
         ``G(z)`` for codes of shape (k, d_z), returning (k, d).
     weights : callable
         ``weights(z)``, the posterior :math:`P(X = x_i | Z = z)`, shape (k, n).
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------

@@ -42,6 +42,8 @@ def pot_w1(C, D, p=None, r=None, *, lam: float) -> POTResult:
     :math:`\pi` the encoder plan, :math:`\gamma` a coupling of
     :math:`Q_Z = \pi^\top 1` and :math:`P_Z`, :math:`D_{jk} = d_Z(z_j, z_k)`.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -57,10 +59,6 @@ def pot_w1(C, D, p=None, r=None, *, lam: float) -> POTResult:
     -------
     POTResult
         Value, reconstruction, penalty :math:`W_1(Q_Z, P_Z)`, both plans.
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -93,6 +91,8 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
 
     :math:`\mathrm{TV}(Q_Z, P_Z) = \tfrac12 \|Q_Z - P_Z\|_1`.
 
+    References: :cite:`bousquet2017vegan`, :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -106,11 +106,6 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
     -------
     POTResult
         Value, reconstruction, penalty TV, plan.
-
-    References
-    ----------
-    :cite:`bousquet2017vegan`
-    :cite:`tolstikhin2018wae`
 
     Examples
     --------
@@ -152,6 +147,8 @@ def pot_mmd2(
     \rangle \ge f(\pi) - f^*` (the minimum over the product of simplices is
     attained row by row at the smallest gradient entry).
 
+    References: :cite:`tolstikhin2018wae`, :cite:`gretton2012kernel`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -173,11 +170,6 @@ def pot_mmd2(
         ``value`` at the returned plan (an upper bound on the optimum) and
         ``certificate`` (the Frank-Wolfe gap, a bound on the excess). A
         certificate above ``tol`` gives a ``UserWarning``.
-
-    References
-    ----------
-    :cite:`tolstikhin2018wae`
-    :cite:`gretton2012kernel`
 
     Examples
     --------
