@@ -69,3 +69,19 @@ def test_cli_help_prints_nothing_from_keops_and_the_check_can_fail():
     if "CUDA" not in planted:
         pytest.skip("pykeops prints no CUDA note here (a CUDA machine)")
     assert "KeOps" in planted  # the check above would see such a note
+
+
+def test_a_broken_pykeops_is_a_clear_error(monkeypatch):
+    # keops_available() only asks whether pykeops is installed; a broken
+    # install surfaces when the KeOps backend runs, as a ValueError with a fix.
+    import torch
+
+    import otgen.ot._reduce as reduce_mod
+
+    def broken(name):
+        raise ImportError(f"{name}: undefined symbol")
+
+    monkeypatch.setattr(reduce_mod, "quiet_import", broken)
+    x = torch.randn(5, 2)
+    with pytest.raises(ValueError, match="could not import pykeops.*chunked"):
+        reduce_mod.KeOps().softmin(x, x, torch.zeros(5), 0.1, otgen.ot.costs.Cost())

@@ -749,7 +749,13 @@ def _keops_cost(X, Y, cost):
 
 
 def _lazy_tensor():
-    return quiet_import("pykeops.torch").LazyTensor
+    try:
+        return quiet_import("pykeops.torch").LazyTensor
+    except ImportError as err:  # installed (find_spec) but broken
+        raise ValueError(
+            f"backend='keops' could not import pykeops ({err}); reinstall it "
+            "(`pip install otgen[keops]`) or pass backend='chunked'."
+        ) from err
 
 
 class KeOps(Chunked):
