@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import otgen._cli_common
 import otgen.cli
 from otgen.cli import main
 
@@ -136,7 +137,7 @@ def test_distance_sizes_checked_before_allocating(files, capsys, monkeypatch):
     cases = [(["distance", str(d / "big_a.npy"), str(d / "big_b.npy")], "beyond")]
     _check_all(cases, capsys)
     # Points that do not fit in the available memory: refused before loading.
-    monkeypatch.setattr(otgen.cli, "available_memory", lambda: 1000)
+    monkeypatch.setattr(otgen._cli_common, "available_memory", lambda: 1000)
     x = str(d / "x.npy")
     _check_all([(["distance", x, x], "is available")], capsys)
     _check_all([(["train", "--data", str(d / "x.npy")], "is available")], capsys)

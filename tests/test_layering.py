@@ -1,7 +1,9 @@
 """Layering: `otgen.ot` (layer 1) and `otgen.nn` (layer 1.5, the losses) import
 nothing from `otgen.models` or
 `otgen.theory`, `otgen.models` (layer 2) nothing from `otgen.theory` (layer 3
-may import layer 2), and only `otgen/ot/_reduce.py` imports pykeops (lazily).
+may import layer 2), only `otgen/ot/_reduce.py` imports pykeops (lazily), and
+no module imports the command `otgen.cli` (its subcommands share the leaf
+`otgen._cli_common`).
 
 Checked twice: in a fresh interpreter that loads `otgen.ot` *without* running
 `otgen/__init__.py` (so a package-level import of the upper layers cannot hide
@@ -84,6 +86,10 @@ def test_source_of_otgen_models_imports_no_theory():
     assert {k: v for k, v in bad.items() if v} == {}
 
 
+def _call_name(func) -> str:
+    return getattr(func, "attr", None) or getattr(func, "id", "")
+
+
 def imported_names(path, pkg=None):
     """Absolute module names imported by a source file (relative ones resolved)."""
     tree = ast.parse(path.read_text(), filename=str(path))
@@ -101,9 +107,10 @@ def imported_names(path, pkg=None):
                 mod = node.module or ""
             names.append(mod)
             names += [f"{mod}.{alias.name}" for alias in node.names]
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+        elif isinstance(node, ast.Call) and _call_name(node.func) in (
             "import_module",
             "__import__",
+            "quiet_import",  # otgen._imports: how pykeops and POT are imported
         ):
             names += [a.value for a in node.args if isinstance(a, ast.Constant)]
     return names
@@ -142,6 +149,34 @@ def test_the_scanner_can_fail(tmp_path):
     assert "otgen.models.base" in names
     assert "otgen.ot.costs.Cost" in names
     assert "otgen.theory.gaussian" in names
+    src.write_text(
+        "from otgen._imports import quiet_import\n"
+        "def f():\n"
+        "    return quiet_import('pykeops.torch').LazyTensor\n"
+        "def g():\n"
+        "    from otgen.cli import main\n"
+    )
+    names = imported_names(src, pkg="otgen.models")
+    assert "pykeops.torch" in names  # lazy imports through quiet_import count
+    assert "otgen.cli.main" in names  # so do imports inside functions
+
+
+def test_nothing_imports_the_otgen_command():
+    # otgen.cli loads the subcommand modules (otgen.models.cli, ...); they
+    # share its helpers through the leaf otgen._cli_common, never otgen.cli.
+    users = {
+        str(f.relative_to(PACKAGE)): [
+            n for n in imported_names(f) if n.split(".")[:2] == ["otgen", "cli"]
+        ]
+        for f in sorted(PACKAGE.rglob("*.py"))
+        if f != PACKAGE / "cli.py"
+    }
+    assert {k: v for k, v in users.items() if v} == {}
+
+
+def test_the_shared_cli_helpers_are_a_leaf():
+    names = imported_names(PACKAGE / "_cli_common.py")
+    assert [n for n in names if n.split(".")[0] == "otgen"] == []
 
 
 # Layer 1.5: otgen.nn (the losses) may import otgen.ot, never otgen.models or

@@ -231,7 +231,7 @@ def _register_sample(subparsers: Any) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Run ``otgen sample``: N samples of a trained model to a .npy file."""
-    from otgen.cli import CLIError, one_line
+    from otgen._cli_common import CLIError, one_line
     from otgen.models.report import atomic_write
     from otgen.models.runs import load, sample
 
@@ -302,7 +302,7 @@ def _register_check(subparsers: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``otgen check``; 0 when indistinguishable from the law, 1 when not."""
-    from otgen.cli import CLIError, load_samples, one_line
+    from otgen._cli_common import CLIError, load_samples, one_line
     from otgen.models.check import DEFAULT_M, min_replicates, model_check
 
     if args.data not in TOYS:
@@ -367,7 +367,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _read_config(path: str | None) -> dict:
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
 
     if path is None:
         return {}
@@ -396,7 +396,7 @@ def _load_data(name: str, seed: int, dtype: torch.dtype = torch.float32):
 
     A file must hold at least 50 finite, real points that are not all equal.
     """
-    from otgen.cli import CLIError, load_samples, one_line
+    from otgen._cli_common import CLIError, load_samples, one_line
 
     if name in TOYS:
         toy = get_toy(name)
@@ -465,7 +465,7 @@ def _atomic_json(path: Path, obj: Any) -> None:
 
 
 def _read_run(out: Path) -> dict | None:
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
 
     path = out / "run.json"
     if not path.is_file():
@@ -485,7 +485,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
     A new run takes the options, with their defaults. ``--resume`` takes the
     settings recorded in ``run.json``; options given again must agree.
     """
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
 
     given = {
         "model": args.model,
@@ -534,7 +534,7 @@ def _prepare_out(out: Path, *, resume: bool, overwrite: bool):
     directory, is in use, has something in the way of a run file, or holds a
     previous run (without ``--overwrite`` or ``--resume``).
     """
-    from otgen.cli import CLIError, writable_dir
+    from otgen._cli_common import CLIError, writable_dir
     from otgen.models.report import RunDirectoryError, RunLock, remove_temporary_files
 
     writable_dir(out)
@@ -647,7 +647,7 @@ class _Stop:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``otgen train``; returns the exit status."""
-    from otgen.cli import CLIError, one_line
+    from otgen._cli_common import CLIError, one_line
     from otgen.models.presets import build
     from otgen.models.train import Trainer
 
@@ -740,7 +740,7 @@ def _write_run(out: Path, settings: dict, status: dict) -> None:
 
 
 def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
     from otgen.models.metrics import evaluate
     from otgen.models.report import write_report
     from otgen.models.train import TrainingError

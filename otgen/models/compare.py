@@ -96,7 +96,7 @@ def register(subparsers: Any) -> None:
 
 
 def _parse_models(text: str) -> list[str]:
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
     from otgen.models.presets import PRESETS
 
     names = [t.strip() for t in text.split(",") if t.strip()]
@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``otgen compare``; returns the exit status."""
     from tqdm.auto import tqdm
 
-    from otgen.cli import CLIError
+    from otgen._cli_common import CLIError
     from otgen.models.cli import _load_data
     from otgen.models.report import atomic_write_text
 

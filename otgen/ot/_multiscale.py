@@ -4,7 +4,8 @@ At a small eps the entropic plan of two large clouds is concentrated near the
 graph of the transport map: the pairs (i, j) with
 :math:`C_{ij} - f_i - g_j \gg \varepsilon` carry a weight
 :math:`e^{(f_i + g_j - C_{ij}) / \varepsilon}` below float precision. The
-multiscale solver [Schmitzer 2019; Feydy 2020, ch. 3] exploits it:
+multiscale solver :cite:`schmitzer2019stabilized` :cite:`feydy2020geometric`
+(ch. 3) exploits it:
 
 1. Both clouds are cut into the cells of a regular grid of side ``s``
    (:func:`grid_clusters`); each cell becomes one point at its barycentre
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from otgen.ot._reduce import Native
 
 __all__ = [
     "CLUSTERS",
@@ -184,13 +187,17 @@ def _ranges(keep: torch.Tensor, col_ptr: torch.Tensor):
 class MultiscaleOp:
     """Block-sparse soft-mins over the kept cell pairs (native loops, no autograd).
 
-    Same interface as :class:`otgen.ot._reduce.SoftminOp` (``rows``, ``cols``,
-    ``softmin``); inputs and outputs are in the callers' point order.
+    The :class:`otgen.ot._reduce.SoftminOp` of the
+    :class:`otgen.ot._reduce.Multiscale` reduction (``rows``, ``cols``,
+    ``softmin``, ``astype``), by the :class:`otgen.ot._reduce.Native` loops
+    restricted to the kept pairs; inputs and outputs are in the callers' point
+    order.
     """
 
     backend = "multiscale"
 
     def __init__(self, x, y, cost, cx: Clusters, cy: Clusters, keep: torch.Tensor):
+        self.native = Native()
         self.cost, self.p = cost, int(cost.p)
         self.cx, self.cy = cx, cy
         self.n, self.m = x.shape[0], y.shape[0]
@@ -209,24 +216,20 @@ class MultiscaleOp:
         return int(nx @ keep.to(torch.float64) @ ny)
 
     def rows(self, h: torch.Tensor, eps: float) -> torch.Tensor:
-        from otgen.ot import _native
-
+        """``-eps log sum_j exp(h_j - C_ij / eps)`` over the kept pairs, (n,)."""
         hs = h[self.cy.perm]
-        out = _native.lse_rows(self.xs, self.yt, hs, eps, self.p, self.units_rows)
-        return out.mul_(-eps)[self.cx.inv]
+        lse = self.native.lse_units(self.xs, self.yt, hs, eps, self.p, self.units_rows)
+        return lse.mul_(-eps)[self.cx.inv]
 
     def cols(self, h: torch.Tensor, eps: float) -> torch.Tensor:
-        from otgen.ot import _native
-
+        """``-eps log sum_i exp(h_i - C_ij / eps)`` over the kept pairs, (m,)."""
         hs = h[self.cx.perm]
-        out = _native.lse_rows(self.ys, self.xt, hs, eps, self.p, self.units_cols)
-        return out.mul_(-eps)[self.cy.inv]
+        lse = self.native.lse_units(self.ys, self.xt, hs, eps, self.p, self.units_cols)
+        return lse.mul_(-eps)[self.cy.inv]
 
     def softmin(self, x, y, h, eps: float) -> torch.Tensor:
-        """Differentiable soft-min over the kept pairs (see ``_reduce.softmin``)."""
-        from otgen.ot._reduce import _NativeSoftmin
-
-        out = _NativeSoftmin.apply(
+        """Differentiable soft-min over the kept pairs (see ``Native.softmin``)."""
+        out = self.native.softmin(
             x[self.cx.perm],
             y[self.cy.perm],
             h[self.cy.perm],

@@ -1,42 +1,71 @@
-"""Online reductions over all pairs (i, j): dense, chunked torch, or KeOps.
+"""Online reductions over all pairs (i, j): one small class per backend.
 
-Every O(n m) sum in otgen goes through this module, so that the algorithms
-(Sinkhorn, MMD) are written once and differ by backend only here:
+Every O(n m) sum in otgen goes through a :class:`Reduction`, so that the
+algorithms (Sinkhorn, MMD, the multiscale solver) are written once and the
+backends differ only here:
 
-- ``"dense"``: builds the (n, m) matrix; fastest for small problems. Sinkhorn
-  stores its cost matrix once and, on the CPU, reduces over it with the
-  native fused loop (no (n, m) temporaries), which pays in high dimension,
-  where recomputing a cost costs d multiply-adds per pair and pass.
-- ``"chunked"``: loops over row blocks with bounded memory; pure torch, no
-  compiler, any size.
-- ``"keops"``: pykeops LazyTensors (compiled on first use); CPU or CUDA.
-- ``"native"``: fused C++ loops on the CPU (:mod:`otgen.ot._native`, compiled
-  on first use): no block is stored, each pair is computed and reduced in
-  registers; named costs and kernels only.
+- :class:`Dense` (``"dense"``): builds (n, m) matrices in torch; fastest for
+  small problems.
+- :class:`StoredCost` (``"dense"`` for Sinkhorn): stores the cost matrix once
+  and, on the CPU, reduces over it with the native fused loop (no (n, m)
+  temporaries), which pays in high dimension, where recomputing a cost costs
+  d multiply-adds per pair and pass.
+- :class:`Chunked` (``"chunked"``): loops over row blocks with bounded
+  memory; pure torch, no compiler, any size.
+- :class:`KeOps` (``"keops"``): pykeops LazyTensors (compiled on first use);
+  CPU or CUDA.
+- :class:`Native` (``"native"``): fused loops on the CPU
+  (:mod:`otgen.ot._native`): no block is stored, each pair is computed and
+  reduced in registers; named costs and kernels only.
+- :class:`Multiscale` (``"multiscale"``): Sinkhorn coarse-to-fine, the native
+  loops over the kept cell pairs (:mod:`otgen.ot._multiscale`).
 
-Only this module imports pykeops, lazily, through
-:func:`otgen._imports.quiet_import` (pykeops prints notes on standard output).
+:func:`choose_reduction` picks one (the rules of ``backend="auto"`` are in its
+docstring). Only this module imports pykeops, lazily, when the KeOps backend
+runs, through :func:`otgen._imports.quiet_import`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, Protocol
 
 import torch
 
-from otgen._imports import quiet_import
+from otgen._imports import installed, quiet_import
+from otgen.ot._native_grad import (
+    NativeKernelMatmul,
+    NativeQuadform,
+    NativeSoftmin,
+    native_kind,
+)
 
 __all__ = [
     "Backend",
+    "Reduction",
+    "Dense",
+    "StoredCost",
+    "Chunked",
+    "KeOps",
+    "Native",
+    "Multiscale",
     "keops_available",
-    "choose_backend",
+    "native_ready",
+    "choose_reduction",
+    "as_reduction",
     "row_chunks",
-    "kernel_matmul",
-    "kernel_quadform",
     "native_support",
     "multiscale_support",
+    "SoftminOp",
+    "softmin_op",
+    "softmin",
+    "kernel_matmul",
+    "kernel_quadform",
+    "softmax_matvec",
+    "softmax_topk",
+    "plan_cost_sum",
+    "stored_cost",
+    "stored_bytes",
 ]
 
 Backend = Literal["auto", "dense", "chunked", "keops", "native", "multiscale"]
@@ -59,112 +88,36 @@ MULTISCALE_MIN_PAIRS = 10**8
 # or for costs the native loops cannot compute (callables, d > 64).
 DENSE_MAX_BYTES = 2 * 2**30
 STORE_MIN_DIM = 8
+# Pairs per block of the chunked soft-min: 4 MiB in float32, the fastest of
+# 2^16 ... 2^22 on the reference CPU (blocks that stay in cache win).
+SOFTMIN_BLOCK_PAIRS = 1 << 20
+# Pairs per block of the chunked kernel sums (None: from KERNEL_CHUNK_BYTES):
+# large blocks, 128 MB (32e6 pairs in float32), 4x smaller with autograd,
+# which keeps several block-sized intermediates (measurements in
+# benchmarks/README.md, "Kernel sums: block size").
+KERNEL_CHUNK_PAIRS: int | None = None
+KERNEL_CHUNK_BYTES = 2**27
 
 
-@functools.lru_cache(maxsize=1)
 def keops_available() -> bool:
-    """True if pykeops imports (it may still need to compile on first use)."""
-    try:
-        quiet_import("pykeops")
-    except ImportError:
-        return False
-    return True
+    """True if pykeops is installed (not imported: it prints notes on import).
 
-
-def choose_backend(
-    backend: str,
-    n: int,
-    m: int,
-    device: torch.device,
-    native_unsupported: str | None = "",
-    multiscale_unsupported: str | None = "only Sinkhorn runs coarse-to-fine",
-    store: tuple[int, int] | None = None,
-) -> str:
-    """Resolve ``backend="auto"`` from the problem size, device and availability.
-
-    ``auto``, on the CPU with the native loops available: Sinkhorn
-    coarse-to-fine (``"multiscale"``) from ``MULTISCALE_MIN_PAIRS`` pairs when
-    the problem allows it; a stored cost matrix (``"dense"``) when ``store``
-    is given, fits in ``DENSE_MAX_BYTES`` and the points have at least
-    ``STORE_MIN_DIM`` coordinates (or the native loops cannot compute the
-    cost); the all-pairs native loops from ``NATIVE_MIN_PAIRS``; otherwise
-    dense up to ``DENSE_MAX_PAIRS`` pairs, then KeOps on CUDA when installed,
-    else chunked torch.
-
-    ``native_unsupported`` / ``multiscale_unsupported``: None when the caller
-    can run this problem on that backend, else the reason it cannot (the
-    error message of an explicit request). ``store=(d, nbytes)``: the caller
-    reuses its matrices over many passes (Sinkhorn); d is the dimension of
-    the points and nbytes what storing the matrices takes.
+    It is imported, and may compile, when the KeOps backend first runs.
     """
-    if backend not in BACKENDS:
-        raise ValueError(
-            f"backend must be one of {', '.join(map(repr, BACKENDS))} (got "
-            f"{backend!r})."
-        )
-    if backend == "keops" and not keops_available():
-        raise ValueError(
-            "backend='keops' needs pykeops (not installed); install it with "
-            "`pip install otgen[keops]` or pass backend='chunked'."
-        )
-    if backend == "native":
-        if device.type != "cpu":
-            raise ValueError(
-                f"backend='native' runs on the CPU (got tensors on {device}); "
-                "pass backend='keops' or 'chunked' for GPU tensors."
-            )
-        if native_unsupported is None:
-            from otgen.ot import _native
-
-            if not _native.available():
-                raise ValueError(
-                    "backend='native' is unavailable: "
-                    f"{_native.unavailable_reason()}; pass backend='chunked'."
-                )
-        else:
-            raise ValueError(
-                "backend='native' cannot run this problem: "
-                f"{native_unsupported or 'not supported here'}; pass "
-                "backend='chunked' or 'dense'."
-            )
-    if backend == "multiscale":
-        if multiscale_unsupported is not None:
-            raise ValueError(
-                "backend='multiscale' cannot run this problem: "
-                f"{multiscale_unsupported}; pass backend='native' or 'chunked'."
-            )
-        if not _native_ready():
-            from otgen.ot import _native
-
-            raise ValueError(
-                "backend='multiscale' needs the native loops, which are "
-                f"unavailable: {_native.unavailable_reason()}; pass "
-                "backend='chunked'."
-            )
-    if backend != "auto":
-        return backend
-    if device.type == "cpu" and n * m >= NATIVE_MIN_PAIRS and _native_ready():
-        if multiscale_unsupported is None and n * m >= MULTISCALE_MIN_PAIRS:
-            return "multiscale"
-        if (
-            store is not None
-            and store[1] <= DENSE_MAX_BYTES
-            and (store[0] >= STORE_MIN_DIM or native_unsupported is not None)
-        ):
-            return "dense"
-        if native_unsupported is None:
-            return "native"
-    if n * m <= DENSE_MAX_PAIRS:
-        return "dense"
-    if device.type == "cuda" and keops_available():
-        return "keops"
-    return "chunked"
+    return installed("pykeops")
 
 
-def _native_ready() -> bool:
+def native_ready() -> bool:
+    """True if the native loops are available (builds them on first call)."""
     from otgen.ot import _native
 
     return _native.available()
+
+
+def _native_reason() -> str:
+    from otgen.ot import _native
+
+    return _native.unavailable_reason()
 
 
 def native_support(x: torch.Tensor, *, cost=None, kernel=None) -> str | None:
@@ -180,7 +133,7 @@ def native_support(x: torch.Tensor, *, cost=None, kernel=None) -> str | None:
     named = cost is None or (cost.fn is None and cost.q == 2 and cost.p in (1, 2))
     if not named:
         return f"cost {cost.name} (native: ||x-y||_2 and ||x-y||_2^2 only)"
-    if kernel is not None and _native_kind(kernel) is None:
+    if kernel is not None and native_kind(kernel) is None:
         return (
             f"kernel {kernel.name!r}"
             + (f" with beta={kernel.beta:g}" if kernel.name == "energy" else "")
@@ -201,14 +154,6 @@ def multiscale_support(x: torch.Tensor, cost, rho) -> str | None:
     return None
 
 
-def _native_kind(kernel) -> str | None:
-    if kernel.fn is not None:
-        return None
-    if kernel.name == "energy":
-        return {1.0: "energy1", 2.0: "energy2"}.get(float(kernel.beta))
-    return kernel.name
-
-
 def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
     """Yield ``slice`` objects over rows so that each block has <= ``pairs`` pairs."""
     step = max(1, pairs // max(m, 1))
@@ -216,25 +161,273 @@ def row_chunks(n: int, m: int, pairs: int = CHUNK_PAIRS):
         yield slice(start, min(start + step, n))
 
 
-# ---------------------------------------------------------------------------
-# Kernel sums (MMD): K @ V with K_ij = k(x_i, y_j), never storing K beyond a
-# block in the "chunked" and "keops" backends.
-# ---------------------------------------------------------------------------
-
-# Pairs per block of the chunked kernel sums (None: from KERNEL_CHUNK_BYTES).
-# Every block costs a few OpenMP synchronisations per elementwise pass, and on
-# a loaded CPU those dominate: at n = 1e4, d = 3, blocks of 1e6 / 4e6 / 16e6 /
-# 64e6 pairs took 28 / 12 / 9.5 / 8.1 s (2 shared cores, load 12). So blocks
-# are large, 128 MB (32e6 pairs in float32), and 4x smaller with autograd,
-# which keeps several block-sized intermediates.
-KERNEL_CHUNK_PAIRS: int | None = None
-KERNEL_CHUNK_BYTES = 2**27
-
-
 def _needs_grad(*tensors: torch.Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in tensors
     )
+
+
+# ---------------------------------------------------------------------------
+# The protocol and the chooser
+# ---------------------------------------------------------------------------
+
+
+class Reduction(Protocol):
+    r"""The O(n m) reductions of one backend.
+
+    Soft-mins (Sinkhorn, log domain), with :math:`C_{ij} = c(x_i, y_j)`:
+
+    .. math::
+        \operatorname{smin}_\varepsilon(h)_i = -\varepsilon \log \sum_j
+        \exp(h_j - C_{ij} / \varepsilon),
+
+    through :meth:`bind` (a :class:`SoftminOp` over a fixed problem, no
+    autograd) and :meth:`softmin` (differentiable in x, y and h). Kernel sums
+    (MMD), :math:`K_{ij} = k(x_i, y_j)`: :meth:`kernel_matmul` (:math:`K V`)
+    and :meth:`kernel_quadform` (:math:`V^\top K V`).
+    """
+
+    name: str  # the backend's name, as in ``backend=`` and results
+    plan_pairs: int  # pairs per block of the one-pass plan products
+    coarse_to_fine: bool  # Sinkhorn starts with a coarse solve (Multiscale)
+
+    def bind(self, x: torch.Tensor, y: torch.Tensor, cost) -> SoftminOp: ...
+
+    def softmin(self, x, y, h, eps: float, cost) -> torch.Tensor: ...
+
+    def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor: ...
+
+    def kernel_quadform(
+        self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
+    ) -> torch.Tensor: ...
+
+    def kernel_sums(self, z, kernel) -> Callable[[torch.Tensor], torch.Tensor]: ...
+
+    def linear_mmd_sum(self, x, y, kernel) -> float | None: ...
+
+    def all_pairs(self) -> Reduction: ...
+
+    def for_gradient(self, n: int, m: int) -> Reduction: ...
+
+
+def choose_reduction(
+    backend: str,
+    n: int,
+    m: int,
+    device: torch.device,
+    native_unsupported: str | None = "",
+    multiscale_unsupported: str | None = "only Sinkhorn runs coarse-to-fine",
+    store: tuple[int, int] | None = None,
+) -> Reduction:
+    """The reduction for ``backend`` (a name, or ``"auto"``: from the problem).
+
+    ``auto``, on the CPU with the native loops available, from
+    ``NATIVE_MIN_PAIRS`` pairs (n m): Sinkhorn coarse-to-fine
+    (:class:`Multiscale`) from ``MULTISCALE_MIN_PAIRS`` pairs when the problem
+    allows it; a stored cost matrix (:class:`StoredCost`) when ``store`` is
+    given, fits in ``DENSE_MAX_BYTES`` and the points have at least
+    ``STORE_MIN_DIM`` coordinates (or the native loops cannot compute the
+    cost); else the all-pairs native loops (:class:`Native`) when they can run
+    it. Otherwise: dense up to ``DENSE_MAX_PAIRS`` pairs (:class:`StoredCost`
+    when ``store`` is given, else :class:`Dense`), then :class:`KeOps` on CUDA
+    when pykeops is installed, else :class:`Chunked`. The native loops are
+    never built below ``NATIVE_MIN_PAIRS`` pairs.
+
+    ``native_unsupported`` / ``multiscale_unsupported``: None when the caller
+    can run this problem on that backend, else the reason it cannot (the
+    error message of an explicit request). ``store=(d, nbytes)``: the caller
+    reuses a soft-min's matrices over many passes (Sinkhorn); d is the
+    dimension of the points and nbytes what storing the matrices takes.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))} (got "
+            f"{backend!r})."
+        )
+    native_ok = native_unsupported is None
+    if backend == "auto":
+        backend = _auto(n, m, device, native_unsupported, multiscale_unsupported, store)
+    else:
+        _check_request(backend, device, native_unsupported, multiscale_unsupported)
+    if backend == "dense" and store is None:
+        return Dense(native_ok)
+    return _BY_NAME[backend](native_ok)
+
+
+def _auto(n, m, device, native_unsupported, multiscale_unsupported, store) -> str:
+    if device.type == "cpu" and n * m >= NATIVE_MIN_PAIRS and native_ready():
+        if multiscale_unsupported is None and n * m >= MULTISCALE_MIN_PAIRS:
+            return "multiscale"
+        if (
+            store is not None
+            and store[1] <= DENSE_MAX_BYTES
+            and (store[0] >= STORE_MIN_DIM or native_unsupported is not None)
+        ):
+            return "dense"
+        if native_unsupported is None:
+            return "native"
+    if n * m <= DENSE_MAX_PAIRS:
+        return "dense"
+    if device.type == "cuda" and keops_available():
+        return "keops"
+    return "chunked"
+
+
+def _check_request(backend, device, native_unsupported, multiscale_unsupported):
+    """Raise if an explicitly requested backend cannot run this problem."""
+    if backend == "keops" and not keops_available():
+        raise ValueError(
+            "backend='keops' needs pykeops (not installed); install it with "
+            "`pip install otgen[keops]` or pass backend='chunked'."
+        )
+    if backend == "native":
+        if device.type != "cpu":
+            raise ValueError(
+                f"backend='native' runs on the CPU (got tensors on {device}); "
+                "pass backend='keops' or 'chunked' for GPU tensors."
+            )
+        if native_unsupported is not None:
+            raise ValueError(
+                "backend='native' cannot run this problem: "
+                f"{native_unsupported or 'not supported here'}; pass "
+                "backend='chunked' or 'dense'."
+            )
+        if not native_ready():
+            raise ValueError(
+                f"backend='native' is unavailable: {_native_reason()}; pass "
+                "backend='chunked'."
+            )
+    if backend == "multiscale":
+        if multiscale_unsupported is not None:
+            raise ValueError(
+                "backend='multiscale' cannot run this problem: "
+                f"{multiscale_unsupported}; pass backend='native' or 'chunked'."
+            )
+        if not native_ready():
+            raise ValueError(
+                "backend='multiscale' needs the native loops, which are "
+                f"unavailable: {_native_reason()}; pass backend='chunked'."
+            )
+
+
+def as_reduction(backend: str | Reduction) -> Reduction:
+    """A resolved backend name as its reduction (instances pass through)."""
+    if isinstance(backend, str):
+        if backend not in _BY_NAME:
+            names = ", ".join(map(repr, _BY_NAME))
+            raise ValueError(
+                f"backend must be one of {names} here (got {backend!r}); resolve "
+                "'auto' with choose_reduction first."
+            )
+        return _BY_NAME[backend](True)
+    return backend
+
+
+# ---------------------------------------------------------------------------
+# Soft-min over a fixed problem (the Sinkhorn loop's operator)
+# ---------------------------------------------------------------------------
+
+
+class SoftminOp:
+    """Soft-min reductions over all pairs of a fixed problem (no autograd).
+
+    ``rows(h, eps)`` reduces over the columns (y), ``cols(h, eps)`` over the
+    rows (x); ``softmin`` is the differentiable version for the final
+    (envelope-theorem) step; ``astype`` the same problem in another dtype.
+    Built by :meth:`Reduction.bind`, which prepares what its backend reuses.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, cost, reduction) -> None:
+        self.x, self.y, self.cost, self.reduction = x, y, cost, reduction
+        self.n, self.m = x.shape[0], y.shape[0]
+        self.backend = reduction.name
+        self.C = self._Ct = None
+
+    def rows(self, h: torch.Tensor, eps: float) -> torch.Tensor:
+        """``-eps log sum_j exp(h_j - C_ij / eps)``, shape (n,)."""
+        return self.reduction._smin(self, h, eps, False)
+
+    def cols(self, h: torch.Tensor, eps: float) -> torch.Tensor:
+        """``-eps log sum_i exp(h_i - C_ij / eps)``, shape (m,)."""
+        return self.reduction._smin(self, h, eps, True)
+
+    def softmin(self, x, y, h, eps: float) -> torch.Tensor:
+        """Differentiable soft-min of ``x`` against ``y`` (see :func:`softmin`)."""
+        red = self.reduction.for_gradient(self.n, self.m)
+        return red.softmin(x, y, h, eps, self.cost)
+
+    def astype(self, dtype: torch.dtype) -> SoftminOp:
+        """The same problem in ``dtype`` (never two stored matrices at once)."""
+        red = self.reduction.for_gradient(self.n, self.m)
+        return red.bind(self.x.to(dtype), self.y.to(dtype), self.cost)
+
+
+def softmin_op(x: torch.Tensor, y: torch.Tensor, cost, backend) -> SoftminOp:
+    """The soft-min reductions of one problem on a resolved backend."""
+    return as_reduction(backend).bind(x, y, cost)
+
+
+def softmin(x, y, h, eps: float, cost, backend) -> torch.Tensor:
+    """Differentiable ``-eps log sum_j exp(h_j - C(x_i, y_j) / eps)``, shape (n,)."""
+    return as_reduction(backend).softmin(x, y, h, eps, cost)
+
+
+def kernel_matmul(x, V, kernel, backend, y=None, chunk_pairs=None) -> torch.Tensor:
+    """``K @ V`` on a resolved backend (see :meth:`Chunked.kernel_matmul`)."""
+    return as_reduction(backend).kernel_matmul(x, V, kernel, y, chunk_pairs)
+
+
+def kernel_quadform(
+    x, V, kernel, backend, *, diag: bool = False, chunk_pairs=None
+) -> torch.Tensor:
+    """``V^T K V`` on a resolved backend (see :meth:`Chunked.kernel_quadform`)."""
+    return as_reduction(backend).kernel_quadform(
+        x, V, kernel, diag=diag, chunk_pairs=chunk_pairs
+    )
+
+
+def _lse_rows_(s: torch.Tensor) -> torch.Tensor:
+    """Row-wise log-sum-exp of a (b, m) block, in place (``s`` is destroyed).
+
+    Exponents are clamped below at -80 (float32) or -700 (float64): each
+    clamped term adds at most e^-80 to a sum >= 1, while exp of very negative
+    arguments takes a slow path and would underflow to denormals anyway.
+    """
+    mx = s.amax(1, keepdim=True)
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    floor = -700.0 if s.dtype == torch.float64 else -80.0
+    s.sub_(mx).clamp_(min=floor).exp_()
+    return s.sum(1).log_().add_(mx[:, 0])
+
+
+def _centred(x: torch.Tensor, y: torch.Tensor):
+    """Centre both clouds on a common mean in float64, cast back (no cancellation)."""
+    work = torch.float64
+    center = 0.5 * (x.detach().to(work).mean(0) + y.detach().to(work).mean(0))
+    xc = (x.detach().to(work) - center).to(x.dtype)
+    yc = (y.detach().to(work) - center).to(y.dtype)
+    return xc, yc
+
+
+def stored_cost(x: torch.Tensor, y: torch.Tensor, cost) -> torch.Tensor:
+    """The (n, m) cost matrix, built by row blocks (bounded temporaries)."""
+    n, m = x.shape[0], y.shape[0]
+    if n * m <= CHUNK_PAIRS:
+        return cost.pairwise(x, y)
+    C = torch.empty(n, m, dtype=x.dtype, device=x.device)
+    for blk in row_chunks(n, m, CHUNK_PAIRS):
+        C[blk] = cost.pairwise(x[blk], y)
+    return C
+
+
+def stored_bytes(n: int, m: int, dtype: torch.dtype, symmetric: bool) -> int:
+    """Bytes of the matrices a Sinkhorn ``"dense"`` op stores (C and C^T)."""
+    return n * m * torch.finfo(dtype).bits // 8 * (1 if symmetric else 2)
+
+
+# ---------------------------------------------------------------------------
+# Chunked torch: the base class (any size, bounded memory, no compiler)
+# ---------------------------------------------------------------------------
 
 
 def _matmul(K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
@@ -244,14 +437,7 @@ def _matmul(K: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     return K @ V
 
 
-def _sym_block(
-    kernel,
-    xb: torch.Tensor,
-    xt: torch.Tensor,
-    vt: torch.Tensor,
-    vb: torch.Tensor,
-    inplace: bool,
-):
+def _sym_block(kernel, xb, xt, vt, vb, inplace: bool):
     # Block rows [s, e) against columns [s, n) of the symmetric K(x, x): the
     # rows' own sums and, by symmetry, the contributions to columns >= e.
     kb = kernel.block(xb, xt, diag_offset=0, inplace=inplace)  # (B, n - s)
@@ -259,95 +445,8 @@ def _sym_block(
     return _matmul(kb, vt), _matmul(kb[:, width:].T, vb)  # (B, p), (n - e, p)
 
 
-def _rect_block(
-    kernel, xb: torch.Tensor, y: torch.Tensor, v: torch.Tensor, inplace: bool
-):
+def _rect_block(kernel, xb, y, v, inplace: bool):
     return _matmul(kernel.block(xb, y, inplace=inplace), v)  # (B, p)
-
-
-def kernel_matmul(
-    x: torch.Tensor,
-    V: torch.Tensor,
-    kernel,
-    backend: str,
-    y: torch.Tensor | None = None,
-    chunk_pairs: int | None = None,
-) -> torch.Tensor:
-    """Kernel sums ``K @ V``, ``K_ij = kernel(x_i, y_j)``, shape (n, p).
-
-    ``y=None`` means ``y = x``: self pairs get distance exactly 0 and the
-    chunked backend evaluates each pair once (upper-triangular blocks, used
-    twice by symmetry). ``kernel`` provides ``block(x, y, diag_offset,
-    inplace)`` (a torch Gram block) and ``lazy(x_i, y_j)`` (a KeOps formula),
-    as :class:`otgen.ot.kernels.Kernel` does. ``backend`` is resolved
-    ("dense", "chunked" or "keops", see :func:`choose_backend`).
-
-    Differentiable in ``x``, ``y`` and ``V``. The chunked backend recomputes
-    each block in the backward pass (activation checkpointing), so memory
-    stays bounded by one block with autograd too.
-    """
-    grad = _needs_grad(x, y, V)
-    if backend == "native":
-        return _NativeKernelMatmul.apply(x, x if y is None else y, V, kernel)
-    if backend == "keops":
-        LazyTensor = quiet_import("pykeops.torch").LazyTensor
-
-        yy = x if y is None else y
-        x_i = LazyTensor(x.contiguous()[:, None, :])
-        y_j = LazyTensor(yy.contiguous()[None, :, :])
-        v_j = LazyTensor(V.contiguous()[None, :, :])
-        return (kernel.lazy(x_i, y_j) * v_j).sum(dim=1)
-    if backend == "dense":
-        if y is None:
-            return _matmul(kernel.block(x, x, diag_offset=0, inplace=not grad), V)
-        return _matmul(kernel.block(x, y, inplace=not grad), V)
-    if backend != "chunked":
-        raise ValueError(
-            f"backend must be 'dense', 'chunked' or 'keops' here (got {backend!r}); "
-            "resolve 'auto' with choose_backend first."
-        )
-    from torch.utils.checkpoint import checkpoint
-
-    n, p = x.shape[0], V.shape[1]
-    if chunk_pairs is None:
-        chunk_pairs = KERNEL_CHUNK_PAIRS
-    if chunk_pairs is None:
-        chunk_pairs = KERNEL_CHUNK_BYTES // x.element_size() // (4 if grad else 1)
-    if y is not None:
-        parts = []
-        for sl in row_chunks(n, y.shape[0], chunk_pairs):
-            if grad:
-                parts.append(
-                    checkpoint(
-                        _rect_block, kernel, x[sl], y, V, False, use_reentrant=False
-                    )
-                )
-            else:
-                parts.append(_rect_block(kernel, x[sl], y, V, True))
-        return torch.cat(parts)
-    # Symmetric case: block rows [s, e) against columns [s, n).
-    out = torch.zeros(n, p, dtype=V.dtype, device=V.device)
-    s = 0
-    while s < n:
-        e = min(n, s + max(1, chunk_pairs // (n - s)))
-        if grad:
-            rows, cols = checkpoint(
-                _sym_block,
-                kernel,
-                x[s:e],
-                x[s:],
-                V[s:],
-                V[s:e],
-                False,
-                use_reentrant=False,
-            )
-            out = torch.cat([out[:s], out[s:e] + rows, out[e:] + cols])
-        else:
-            rows, cols = _sym_block(kernel, x[s:e], x[s:], V[s:], V[s:e], True)
-            out[s:e] += rows
-            out[e:] += cols
-        s = e
-    return out
 
 
 def _sym_quad_block(kernel, xb, xt, vt, vb, inplace: bool, diag: bool):
@@ -371,336 +470,272 @@ def _sym_quad_block(kernel, xb, xt, vt, vb, inplace: bool, diag: bool):
     return m + m.T
 
 
-def kernel_quadform(
-    x: torch.Tensor,
-    V: torch.Tensor,
-    kernel,
-    backend: str,
-    *,
-    diag: bool = False,
-    chunk_pairs: int | None = None,
-) -> torch.Tensor:
-    """Quadratic forms ``V^T K V``, ``K_ij = kernel(x_i, x_j)``: (p, p) or (p,).
-
-    Returned in float64: the row sums of each block are accumulated in float64
-    (MMD is a small difference of such sums).
-
-    ``diag=True`` returns only the diagonal ``(v_k^T K v_k)_k``. Self pairs get
-    distance exactly 0. The chunked backend evaluates each pair once
-    (upper-triangular blocks) with a single pass of matrix-vector products per
-    block, which is what MMD estimators need (cheaper than ``kernel_matmul``,
-    which must also scatter the transposed blocks). Differentiable, with
-    recomputation of each block in the backward pass (bounded memory).
-    """
-    grad = _needs_grad(x, V)
-    if backend == "native":
-        return _NativeQuadform.apply(x, V, kernel, diag)
-    if backend in ("dense", "keops"):
-        r = kernel_matmul(x, V, kernel, backend).to(torch.float64)  # (n, p)
-        V = V.to(torch.float64)
-        return (V * r).sum(0) if diag else V.T @ r
-    if backend != "chunked":
-        raise ValueError(
-            f"backend must be 'dense', 'chunked' or 'keops' here (got {backend!r}); "
-            "resolve 'auto' with choose_backend first."
-        )
-    from torch.utils.checkpoint import checkpoint
-
-    n = x.shape[0]
+def _kernel_chunk(x: torch.Tensor, chunk_pairs: int | None, grad: bool) -> int:
     if chunk_pairs is None:
         chunk_pairs = KERNEL_CHUNK_PAIRS
     if chunk_pairs is None:
         chunk_pairs = KERNEL_CHUNK_BYTES // x.element_size() // (4 if grad else 1)
-    total = None
-    s = 0
-    while s < n:
-        e = min(n, s + max(1, chunk_pairs // (n - s)))
-        args = (kernel, x[s:e], x[s:], V[s:], V[s:e])
-        if grad:
-            part = checkpoint(_sym_quad_block, *args, False, diag, use_reentrant=False)
-        else:
-            part = _sym_quad_block(*args, True, diag)
-        total = part if total is None else total + part
-        s = e
-    return total
+    return chunk_pairs
 
 
-def _nk(kernel):
-    from otgen.ot import _native
+class Chunked:
+    """Chunked torch: row blocks of bounded size, recomputed in the backward.
 
-    return _native, _native_kind(kernel), kernel.scales
-
-
-def _native_kernel_rows(kernel, x, yt, V, tri: bool) -> torch.Tensor:
-    """``sum_j k(x_i, y_j) V_j`` (float64), at most 8 columns of V per call."""
-    nat, kind, scales = _nk(kernel)
-    parts = [
-        nat.kernel_rows(kind, scales, x, yt, V[:, c : c + 8].T.to(x.dtype), tri)
-        for c in range(0, V.shape[1], 8)
-    ]
-    return torch.cat(parts, 1)
-
-
-def _native_kernel_grad(kernel, x, yt, U, V) -> torch.Tensor:
-    r"""``\sum_j \nabla_{x_i} k(x_i, y_j) (U_i \cdot V_j)``, shape (n, d)."""
-    nat, kind, scales = _nk(kernel)
-    G = None
-    for c in range(0, V.shape[1], 8):
-        Vc = V[:, c : c + 8].T.to(x.dtype)
-        part = nat.kernel_grad_rows(kind, scales, x, yt, U[:, c : c + 8], Vc)
-        G = part if G is None else G + part
-    return G
-
-
-class _NativeKernelMatmul(torch.autograd.Function):
-    """``K @ V`` by the native loops; backward by the same loops (O(n + m) memory).
-
-    For ``y = x`` the same tensor is passed as both inputs and autograd adds
-    the two gradients.
+    The base class of the others: each overrides what its backend does
+    better, and inherits the rest.
     """
 
-    @staticmethod
-    def forward(ctx, x, y, V, kernel):
-        xd, yd = x.detach(), y.detach()
-        yt = yd.T.contiguous()
-        out = _native_kernel_rows(kernel, xd, yt, V.detach(), False).to(V.dtype)
-        ctx.save_for_backward(x, y, V)
-        ctx.kernel = kernel
-        return out
+    name = "chunked"
+    plan_pairs = SOFTMIN_BLOCK_PAIRS
+    coarse_to_fine = False
 
-    @staticmethod
-    def backward(ctx, G):
-        x, y, V = ctx.saved_tensors
-        kernel = ctx.kernel
-        xd, yd, Vd, Gd = x.detach(), y.detach(), V.detach(), G.detach()
-        gx = gy = gV = None
-        xt, yt = xd.T.contiguous(), yd.T.contiguous()
-        if ctx.needs_input_grad[2]:
-            gV = _native_kernel_rows(kernel, yd, xt, Gd, False).to(V.dtype)
-        if ctx.needs_input_grad[0]:
-            gx = _native_kernel_grad(kernel, xd, yt, Gd, Vd)
-        if ctx.needs_input_grad[1]:
-            gy = _native_kernel_grad(kernel, yd, xt, Vd, Gd)
-        return gx, gy, gV, None
+    def __init__(self, native_ok: bool = True) -> None:
+        # Whether the native loops can compute this problem's cost or kernel.
+        self.native_ok = native_ok
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
-class _NativeQuadform(torch.autograd.Function):
-    """``V^T K(z, z) V`` (float64) by the native loops, each pair once."""
+    def all_pairs(self) -> Reduction:
+        """The reduction over all pairs (itself, except for :class:`Multiscale`)."""
+        return self
 
-    @staticmethod
-    def forward(ctx, z, V, kernel, diag: bool):
-        zd, Vd = z.detach(), V.detach()
-        r = _native_kernel_rows(kernel, zd, zd.T.contiguous(), Vd, True)  # j > i
-        V64 = Vd.to(torch.float64)
-        k0 = float(kernel.value_at_zero)
-        if diag:
-            out = 2 * (V64 * r).sum(0) + k0 * (V64 * V64).sum(0)
-        else:
-            m = V64.T @ r
-            out = m + m.T + k0 * (V64.T @ V64)
-        ctx.save_for_backward(z, V)
-        ctx.kernel, ctx.diag = kernel, diag
-        return out
+    def for_gradient(self, n: int, m: int) -> Reduction:
+        """The reduction of the final differentiable soft-min (itself here)."""
+        return self
 
-    @staticmethod
-    def backward(ctx, G):
-        z, V = ctx.saved_tensors
-        kernel = ctx.kernel
-        Gm = torch.diag_embed(G) if ctx.diag else G
-        Gs = (Gm + Gm.T).to(torch.float64)  # d/dV_i of V^T K V : (K V)_i Gs
-        zd, Vd = z.detach(), V.detach()
-        zt = zd.T.contiguous()
-        U = (Vd.to(torch.float64) @ Gs).to(z.dtype)
-        gz = gV = None
-        if ctx.needs_input_grad[0]:
-            # sum_ij K_ij V_i^T G V_j: d/dz_i = sum_j grad k(z_i, z_j) V_i^T Gs V_j
-            gz = _native_kernel_grad(kernel, zd, zt, U, Vd)
-        if ctx.needs_input_grad[1]:
-            gV = _native_kernel_rows(kernel, zd, zt, U, False).to(V.dtype)
-        return gz, gV, None, None
+    # -- soft-min ---------------------------------------------------------
 
+    def bind(self, x: torch.Tensor, y: torch.Tensor, cost) -> SoftminOp:
+        """The soft-min reductions of the problem (x, y, cost)."""
+        op = SoftminOp(x.detach(), y.detach(), cost, self)
+        self._prepare(op)
+        return op
 
-# ---------------------------------------------------------------------------
-# Soft-min reductions for Sinkhorn (log-domain)
-# ---------------------------------------------------------------------------
-#
-# softmin_i(h) = -eps * log sum_j exp(h_j - C(x_i, y_j) / eps)
-#
-# The Sinkhorn loop (otgen/ot/sinkhorn.py) calls a `SoftminOp` built once per
-# problem: ``rows(h, eps)`` reduces over the columns (y), ``cols(h, eps)`` over
-# the rows (x). `softmin` is the differentiable, stateless version used for the
-# final (envelope-theorem) step; the chunked backend differentiates it with a
-# custom autograd Function that recomputes each block in the backward pass, so
-# memory stays O(n + m).
+    def _prepare(self, op: SoftminOp) -> None:
+        op.fast = op.cost.is_sqeuclidean
+        if op.fast:
+            op.xc, op.yc = _centred(op.x, op.y)
+            op.x2 = (op.xc * op.xc).sum(1)  # (n,)
+            op.y2 = (op.yc * op.yc).sum(1)  # (m,)
 
-__all__ += [
-    "SoftminOp",
-    "softmin_op",
-    "softmin",
-    "softmax_matvec",
-    "softmax_topk",
-    "plan_cost_sum",
-]
-
-# Pairs per block of the chunked soft-min: 4 MiB in float32, the fastest of
-# 2^16 ... 2^22 on the reference CPU (blocks that stay in cache win).
-SOFTMIN_BLOCK_PAIRS = 1 << 20
-
-
-def _blocks(n: int, m: int, pairs: int = SOFTMIN_BLOCK_PAIRS):
-    step = max(1, pairs // max(m, 1))
-    for start in range(0, n, step):
-        yield slice(start, min(start + step, n))
-
-
-def _centred(x: torch.Tensor, y: torch.Tensor):
-    """Centre both clouds on a common mean in float64, cast back (no cancellation)."""
-    work = torch.float64
-    center = 0.5 * (x.detach().to(work).mean(0) + y.detach().to(work).mean(0))
-    xc = (x.detach().to(work) - center).to(x.dtype)
-    yc = (y.detach().to(work) - center).to(y.dtype)
-    return xc, yc
-
-
-def _lse_rows_(s: torch.Tensor) -> torch.Tensor:
-    """Row-wise log-sum-exp of a (b, m) block, in place (``s`` is destroyed).
-
-    Exponents are clamped below at -80 (float32) or -700 (float64): each
-    clamped term adds at most e^-80 to a sum >= 1, while exp of very negative
-    arguments takes a slow path (10x slower, measured) and would underflow to
-    denormals anyway.
-    """
-    mx = s.amax(1, keepdim=True)
-    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
-    floor = -700.0 if s.dtype == torch.float64 else -80.0
-    s.sub_(mx).clamp_(min=floor).exp_()
-    return s.sum(1).log_().add_(mx[:, 0])
-
-
-class SoftminOp:
-    """Soft-min reductions over all pairs of a fixed problem (no autograd).
-
-    Parameters
-    ----------
-    x, y : Tensor, shape (n, d) and (m, d)
-        The two clouds (detached).
-    cost : Cost
-        The ground cost.
-    backend : {"dense", "chunked", "keops", "native"}
-        Resolved backend.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, cost, backend: str) -> None:
-        self.x, self.y, self.cost, self.backend = x, y, cost, backend
-        self.n, self.m = x.shape[0], y.shape[0]
-        self.fast = backend == "chunked" and cost.is_sqeuclidean
-        self.C = self._Ct = None
-        if backend == "native":
-            self.xn, self.yn = x.contiguous(), y.contiguous()
-            self.xt, self.yt = x.T.contiguous(), y.T.contiguous()
-        if backend == "dense":
-            self.C = stored_cost(x, y, cost)  # (n, m)
-            # The native fused loop reduces over C without (n, m) temporaries.
-            self.stored_native = (
-                x.device.type == "cpu"
-                and x.dtype in (torch.float32, torch.float64)
-                and _native_ready()
-            )
-        elif self.fast:
-            self.xc, self.yc = _centred(x, y)
-            self.x2 = (self.xc * self.xc).sum(1)  # (n,)
-            self.y2 = (self.yc * self.yc).sum(1)  # (m,)
-
-    def max_cost(self) -> float:
-        """Largest entry of the cost matrix (one pass)."""
-        if self.C is not None:
-            return float(self.C.max())
-        best = -math.inf
-        for blk in _blocks(self.n, self.m):
-            best = max(best, float(self.cost.pairwise(self.x[blk], self.y).max()))
-        return best
-
-    def rows(self, h: torch.Tensor, eps: float) -> torch.Tensor:
-        """``-eps log sum_j exp(h_j - C_ij / eps)``, shape (n,)."""
-        return self._reduce(h, eps, transpose=False)
-
-    def cols(self, h: torch.Tensor, eps: float) -> torch.Tensor:
-        """``-eps log sum_i exp(h_i - C_ij / eps)``, shape (m,)."""
-        return self._reduce(h, eps, transpose=True)
-
-    def _reduce(self, h: torch.Tensor, eps: float, transpose: bool) -> torch.Tensor:
-        if self.backend == "dense":
-            if transpose and self._Ct is None:
-                # Rows of C^T contiguous: both directions stream memory (the
-                # symmetric loop reduces over rows only and never builds it).
-                self._Ct = self.C.T.contiguous()
-            C = self._Ct if transpose else self.C
-            if self.stored_native:
-                from otgen.ot import _native
-
-                return _native.lse_stored(C, h, eps).mul_(-eps)
-            out = torch.empty(C.shape[0], dtype=C.dtype, device=C.device)
-            for blk in _blocks(C.shape[0], C.shape[1], DENSE_MAX_PAIRS):
-                s = torch.add(h[None, :], C[blk], alpha=-1.0 / eps)
-                out[blk] = _lse_rows_(s)
-            return out.mul_(-eps)
-        if self.backend == "keops":
-            x, y = (self.y, self.x) if transpose else (self.x, self.y)
-            return _softmin_keops(x, y, h, eps, self.cost)
-        if self.backend == "native":
-            from otgen.ot import _native
-
-            x, yt = (self.yn, self.xt) if transpose else (self.xn, self.yt)
-            return _native.lse_rows(x, yt, h, eps, int(self.cost.p)).mul_(-eps)
-        if not self.fast:
-            rows = self.m if transpose else self.n
-            out = torch.empty(rows, dtype=self.x.dtype, device=self.x.device)
-            for blk in _blocks(rows, self.n if transpose else self.m):
+    def _smin(self, op: SoftminOp, h, eps: float, transpose: bool) -> torch.Tensor:
+        """``-eps log sum_j exp(h_j - C_ij / eps)`` (over i for ``transpose``)."""
+        if not op.fast:
+            rows = op.m if transpose else op.n
+            out = torch.empty(rows, dtype=op.x.dtype, device=op.x.device)
+            cols = op.n if transpose else op.m
+            for blk in row_chunks(rows, cols, SOFTMIN_BLOCK_PAIRS):
                 if transpose:  # C[:, blk].T: callable costs need not be symmetric
-                    C = self.cost.pairwise(self.x, self.y[blk]).T
+                    C = op.cost.pairwise(op.x, op.y[blk]).T
                 else:
-                    C = self.cost.pairwise(self.x[blk], self.y)
+                    C = op.cost.pairwise(op.x[blk], op.y)
                 out[blk] = _lse_rows_(torch.add(h[None, :], C, alpha=-1.0 / eps))
             return out.mul_(-eps)
         # C_ij = |x_i|^2 + |y_j|^2 - 2 <x_i, y_j> on centred clouds:
         # softmin_i = |x_i|^2 - eps * lse_j(h_j - |y_j|^2 / eps + 2 <x_i, y_j> / eps)
         xc, yc, x2, y2 = (
-            (self.yc, self.xc, self.y2, self.x2)
-            if transpose
-            else (self.xc, self.yc, self.x2, self.y2)
+            (op.yc, op.xc, op.y2, op.x2) if transpose else (op.xc, op.yc, op.x2, op.y2)
         )
         hy = (h - y2 / eps)[None, :]  # (1, m)
         ys = yc.T * (2.0 / eps)  # (d, m)
         out = torch.empty(xc.shape[0], dtype=xc.dtype, device=xc.device)
-        for blk in _blocks(xc.shape[0], yc.shape[0]):
+        for blk in row_chunks(xc.shape[0], yc.shape[0], SOFTMIN_BLOCK_PAIRS):
             out[blk] = _lse_rows_(torch.addmm(hy, xc[blk], ys))
         return x2 - eps * out
 
+    def softmin(self, x, y, h, eps: float, cost) -> torch.Tensor:
+        """Differentiable soft-min; the backward recomputes each block."""
+        return _ChunkedSoftmin.apply(x, y, h, eps, cost)
 
-def stored_cost(x: torch.Tensor, y: torch.Tensor, cost) -> torch.Tensor:
-    """The (n, m) cost matrix, built by row blocks (bounded temporaries)."""
-    n, m = x.shape[0], y.shape[0]
-    if n * m <= CHUNK_PAIRS:
-        return cost.pairwise(x, y)
-    C = torch.empty(n, m, dtype=x.dtype, device=x.device)
-    for blk in _blocks(n, m, CHUNK_PAIRS):
-        C[blk] = cost.pairwise(x[blk], y)
-    return C
+    # -- kernel sums ------------------------------------------------------
+
+    def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor:
+        """Kernel sums ``K @ V``, ``K_ij = kernel(x_i, y_j)``, shape (n, p).
+
+        ``y=None`` means ``y = x``: self pairs get distance exactly 0 and the
+        chunked backend evaluates each pair once (upper-triangular blocks,
+        used twice by symmetry). ``kernel`` provides ``block(x, y,
+        diag_offset, inplace)`` (a torch Gram block) and ``lazy(x_i, y_j)`` (a
+        KeOps formula), as :class:`otgen.ot.kernels.Kernel` does.
+
+        Differentiable in ``x``, ``y`` and ``V``. The chunked backend
+        recomputes each block in the backward pass (activation
+        checkpointing), so memory stays bounded by one block with autograd.
+        """
+        from torch.utils.checkpoint import checkpoint
+
+        grad = _needs_grad(x, y, V)
+        n, p = x.shape[0], V.shape[1]
+        chunk_pairs = _kernel_chunk(x, chunk_pairs, grad)
+        if y is not None:
+            parts = []
+            for sl in row_chunks(n, y.shape[0], chunk_pairs):
+                if grad:
+                    parts.append(
+                        checkpoint(
+                            _rect_block, kernel, x[sl], y, V, False, use_reentrant=False
+                        )
+                    )
+                else:
+                    parts.append(_rect_block(kernel, x[sl], y, V, True))
+            return torch.cat(parts)
+        # Symmetric case: block rows [s, e) against columns [s, n).
+        out = torch.zeros(n, p, dtype=V.dtype, device=V.device)
+        s = 0
+        while s < n:
+            e = min(n, s + max(1, chunk_pairs // (n - s)))
+            args = (kernel, x[s:e], x[s:], V[s:], V[s:e])
+            if grad:
+                rows, cols = checkpoint(_sym_block, *args, False, use_reentrant=False)
+                out = torch.cat([out[:s], out[s:e] + rows, out[e:] + cols])
+            else:
+                rows, cols = _sym_block(*args, True)
+                out[s:e] += rows
+                out[e:] += cols
+            s = e
+        return out
+
+    def kernel_quadform(
+        self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
+    ) -> torch.Tensor:
+        """Quadratic forms ``V^T K V``, ``K_ij = kernel(x_i, x_j)``: (p, p) or (p,).
+
+        Returned in float64: the row sums of each block are accumulated in
+        float64 (MMD is a small difference of such sums). ``diag=True``
+        returns only the diagonal ``(v_k^T K v_k)_k``. Self pairs get distance
+        exactly 0. The chunked backend evaluates each pair once
+        (upper-triangular blocks) with a single pass of matrix-vector products
+        per block, which is what MMD estimators need. Differentiable, with
+        recomputation of each block in the backward pass (bounded memory).
+        """
+        from torch.utils.checkpoint import checkpoint
+
+        grad = _needs_grad(x, V)
+        n = x.shape[0]
+        chunk_pairs = _kernel_chunk(x, chunk_pairs, grad)
+        total = None
+        s = 0
+        while s < n:
+            e = min(n, s + max(1, chunk_pairs // (n - s)))
+            args = (kernel, x[s:e], x[s:], V[s:], V[s:e])
+            if grad:
+                part = checkpoint(
+                    _sym_quad_block, *args, False, diag, use_reentrant=False
+                )
+            else:
+                part = _sym_quad_block(*args, True, diag)
+            total = part if total is None else total + part
+            s = e
+        return total
+
+    def kernel_sums(self, z, kernel) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``E -> K E`` for repeated products with the same ``K(z, z)``."""
+        return lambda E: self.kernel_matmul(z, E, kernel)
+
+    def linear_mmd_sum(self, x, y, kernel) -> float | None:
+        """The linear-time MMD sum in one fused pass, or None (torch does it)."""
+        return None
 
 
-def stored_bytes(n: int, m: int, dtype: torch.dtype, symmetric: bool) -> int:
-    """Bytes of the matrices a Sinkhorn ``"dense"`` op stores (C and C^T)."""
-    return n * m * torch.finfo(dtype).bits // 8 * (1 if symmetric else 2)
+def _quadform_by_matmul(red, x, V, kernel, diag: bool) -> torch.Tensor:
+    r = red.kernel_matmul(x, V, kernel).to(torch.float64)  # (n, p)
+    V = V.to(torch.float64)
+    return (V * r).sum(0) if diag else V.T @ r
 
 
-def softmin_op(x: torch.Tensor, y: torch.Tensor, cost, backend: str) -> SoftminOp:
-    """Build the soft-min reductions of one problem (see :class:`SoftminOp`)."""
-    if backend == "keops" and cost.fn is not None:
-        raise ValueError(
-            "backend='keops' supports the named costs only (got a callable cost); "
-            "pass backend='chunked' or 'dense' for a callable cost."
+# ---------------------------------------------------------------------------
+# Dense torch, and a stored cost matrix
+# ---------------------------------------------------------------------------
+
+
+class Dense(Chunked):
+    """Dense torch: whole (n, m) matrices (small problems)."""
+
+    name = "dense"
+    plan_pairs = DENSE_MAX_PAIRS
+
+    def _prepare(self, op: SoftminOp) -> None:
+        op.C = stored_cost(op.x, op.y, op.cost)  # (n, m)
+
+    def _stored(self, op: SoftminOp, transpose: bool) -> torch.Tensor:
+        if transpose and op._Ct is None:
+            # Rows of C^T contiguous: both directions stream memory (the
+            # symmetric loop reduces over rows only and never builds it).
+            op._Ct = op.C.T.contiguous()
+        return op._Ct if transpose else op.C
+
+    def _smin(self, op: SoftminOp, h, eps: float, transpose: bool) -> torch.Tensor:
+        C = self._stored(op, transpose)
+        out = torch.empty(C.shape[0], dtype=C.dtype, device=C.device)
+        for blk in row_chunks(C.shape[0], C.shape[1], DENSE_MAX_PAIRS):
+            s = torch.add(h[None, :], C[blk], alpha=-1.0 / eps)
+            out[blk] = _lse_rows_(s)
+        return out.mul_(-eps)
+
+    def softmin(self, x, y, h, eps: float, cost) -> torch.Tensor:
+        """Differentiable dense soft-min (autograd through the (n, m) block)."""
+        s = h[None, :] - cost.pairwise(x, y) / eps
+        return -eps * torch.logsumexp(s, 1)
+
+    def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor:
+        """``K @ V`` from the whole Gram matrix (see :meth:`Chunked.kernel_matmul`)."""
+        inplace = not _needs_grad(x, y, V)
+        if y is None:
+            return _matmul(kernel.block(x, x, diag_offset=0, inplace=inplace), V)
+        return _matmul(kernel.block(x, y, inplace=inplace), V)
+
+    def kernel_quadform(
+        self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
+    ) -> torch.Tensor:
+        """``V^T K V`` in float64 from ``K @ V``."""
+        return _quadform_by_matmul(self, x, V, kernel, diag)
+
+    def kernel_sums(self, z, kernel) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``E -> K E`` with ``K(z, z)`` built once."""
+        K = kernel.block(z, z, diag_offset=0, inplace=True)  # (N, N)
+        return lambda E: K @ E
+
+
+class StoredCost(Dense):
+    """Sinkhorn's ``"dense"``: the cost matrix stored once, reduced many times.
+
+    On the CPU, from ``NATIVE_MIN_PAIRS`` pairs, the native fused loop
+    reduces over it (no (n, m) temporaries); below, elsewhere, or without the
+    native loops, dense torch does. Its gradient
+    step beyond ``DENSE_MAX_PAIRS`` pairs, which would keep several (n, m)
+    tensors for autograd, runs on the native loops (or the chunked ones),
+    whose backward recomputes the pairs in O(n + m) memory.
+    """
+
+    def _prepare(self, op: SoftminOp) -> None:
+        super()._prepare(op)
+        # Below NATIVE_MIN_PAIRS dense torch is fast enough: never build the
+        # native library (a compiler run) for a small problem.
+        op.stored_native = (
+            op.n * op.m >= NATIVE_MIN_PAIRS
+            and op.x.device.type == "cpu"
+            and op.x.dtype in (torch.float32, torch.float64)
+            and native_ready()
         )
-    return SoftminOp(x.detach(), y.detach(), cost, backend)
+
+    def _smin(self, op: SoftminOp, h, eps: float, transpose: bool) -> torch.Tensor:
+        if not op.stored_native:
+            return super()._smin(op, h, eps, transpose)
+        from otgen.ot import _native
+
+        return _native.lse_stored(self._stored(op, transpose), h, eps).mul_(-eps)
+
+    def for_gradient(self, n: int, m: int) -> Reduction:
+        """Dense up to ``DENSE_MAX_PAIRS`` pairs, then native or chunked."""
+        if n * m <= DENSE_MAX_PAIRS:
+            return self
+        return Native() if self.native_ok and native_ready() else Chunked()
+
+
+# ---------------------------------------------------------------------------
+# KeOps (the only place pykeops is imported)
+# ---------------------------------------------------------------------------
 
 
 def _keops_cost(X, Y, cost):
@@ -713,15 +748,149 @@ def _keops_cost(X, Y, cost):
     return d if cost.p == 1 else d**cost.p
 
 
-def _softmin_keops(x, y, h, eps, cost):
-    LazyTensor = quiet_import("pykeops.torch").LazyTensor
+def _lazy_tensor():
+    try:
+        return quiet_import("pykeops.torch").LazyTensor
+    except ImportError as err:  # installed (find_spec) but broken
+        raise ValueError(
+            f"backend='keops' could not import pykeops ({err}); reinstall it "
+            "(`pip install otgen[keops]`) or pass backend='chunked'."
+        ) from err
 
-    X = LazyTensor(x[:, None, :].contiguous())
-    Y = LazyTensor(y[None, :, :].contiguous())
-    H = LazyTensor(h[None, :, None].contiguous())
-    inv = LazyTensor(torch.tensor([1.0 / eps], dtype=x.dtype, device=x.device))
-    s = H - _keops_cost(X, Y, cost) * inv
-    return -eps * s.logsumexp(dim=1).view(-1)
+
+class KeOps(Chunked):
+    """pykeops LazyTensors: compiled reductions, CPU or CUDA (named costs)."""
+
+    name = "keops"
+
+    def _prepare(self, op: SoftminOp) -> None:
+        if op.cost.fn is not None:
+            raise ValueError(
+                "backend='keops' supports the named costs only (got a callable "
+                "cost); pass backend='chunked' or 'dense' for a callable cost."
+            )
+
+    def _smin(self, op: SoftminOp, h, eps: float, transpose: bool) -> torch.Tensor:
+        x, y = (op.y, op.x) if transpose else (op.x, op.y)
+        return self.softmin(x, y, h, eps, op.cost)
+
+    def softmin(self, x, y, h, eps: float, cost) -> torch.Tensor:
+        """Differentiable soft-min by a KeOps log-sum-exp reduction."""
+        LazyTensor = _lazy_tensor()
+        X = LazyTensor(x[:, None, :].contiguous())
+        Y = LazyTensor(y[None, :, :].contiguous())
+        H = LazyTensor(h[None, :, None].contiguous())
+        inv = LazyTensor(torch.tensor([1.0 / eps], dtype=x.dtype, device=x.device))
+        s = H - _keops_cost(X, Y, cost) * inv
+        return -eps * s.logsumexp(dim=1).view(-1)
+
+    def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor:
+        """``K @ V`` by a KeOps sum reduction (see :meth:`Chunked.kernel_matmul`)."""
+        LazyTensor = _lazy_tensor()
+        yy = x if y is None else y
+        x_i = LazyTensor(x.contiguous()[:, None, :])
+        y_j = LazyTensor(yy.contiguous()[None, :, :])
+        v_j = LazyTensor(V.contiguous()[None, :, :])
+        return (kernel.lazy(x_i, y_j) * v_j).sum(dim=1)
+
+    def kernel_quadform(
+        self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
+    ) -> torch.Tensor:
+        """``V^T K V`` in float64 from ``K @ V``."""
+        return _quadform_by_matmul(self, x, V, kernel, diag)
+
+
+# ---------------------------------------------------------------------------
+# Native loops (otgen.ot._native), and the multiscale solver's reductions
+# ---------------------------------------------------------------------------
+
+
+class Native(Chunked):
+    """Fused loops on the CPU: each pair computed and reduced in registers."""
+
+    name = "native"
+
+    def _prepare(self, op: SoftminOp) -> None:
+        op.xn, op.yn = op.x.contiguous(), op.y.contiguous()
+        op.xt, op.yt = op.x.T.contiguous(), op.y.T.contiguous()
+
+    def _smin(self, op: SoftminOp, h, eps: float, transpose: bool) -> torch.Tensor:
+        x, yt = (op.yn, op.xt) if transpose else (op.xn, op.yt)
+        return self.lse_units(x, yt, h, eps, int(op.cost.p)).mul_(-eps)
+
+    def lse_units(self, x, yt, h, eps: float, p: int, units=None) -> torch.Tensor:
+        """``log sum_j exp(h_j - |x_i - y_j|^p / eps)`` over all pairs or ``units``.
+
+        ``units``: the block-sparse pair lists of the multiscale solver
+        (:func:`otgen.ot._native.lse_rows`).
+        """
+        from otgen.ot import _native
+
+        return _native.lse_rows(x, yt, h, eps, p, units)
+
+    def softmin(
+        self, x, y, h, eps: float, cost, units_rows=None, units_cols=None
+    ) -> torch.Tensor:
+        """Differentiable soft-min; the backward is two more native passes."""
+        return NativeSoftmin.apply(x, y, h, eps, cost, units_rows, units_cols)
+
+    def kernel_matmul(self, x, V, kernel, y=None, chunk_pairs=None) -> torch.Tensor:
+        """``K @ V`` by the native loops (see :meth:`Chunked.kernel_matmul`)."""
+        return NativeKernelMatmul.apply(x, x if y is None else y, V, kernel)
+
+    def kernel_quadform(
+        self, x, V, kernel, *, diag: bool = False, chunk_pairs=None
+    ) -> torch.Tensor:
+        """``V^T K V`` in float64 by the native loops, each pair once."""
+        return NativeQuadform.apply(x, V, kernel, diag)
+
+    def linear_mmd_sum(self, x, y, kernel) -> float | None:
+        """One fused native pass over the pairs (None under autograd)."""
+        if _needs_grad(x, y):
+            return None
+        from otgen.ot import _native
+
+        return _native.linear_mmd_sum(native_kind(kernel), kernel.scales, x, y)
+
+
+class Multiscale(Native):
+    """Sinkhorn coarse-to-fine: a coarse solve, then the kept cell pairs.
+
+    The Sinkhorn solver builds the block-sparse operator
+    (:class:`otgen.ot._multiscale.MultiscaleOp`) after its coarse solve; the
+    soft-mins over all pairs (a final gradient without that operator, kernel
+    sums) are the native loops'.
+    """
+
+    name = "multiscale"
+    coarse_to_fine = True
+
+    def bind(self, x: torch.Tensor, y: torch.Tensor, cost) -> SoftminOp:
+        """Not available: the operator comes from the coarse solve."""
+        raise ValueError(
+            "backend='multiscale' builds its operator from a coarse solve (see "
+            "otgen.ot.sinkhorn); pass backend='native' for all pairs."
+        )
+
+    def all_pairs(self) -> Reduction:
+        """The native loops over all pairs (or chunked torch)."""
+        return Native() if self.native_ok else Chunked()
+
+
+# Sinkhorn's "dense" (the default for a name) stores its cost matrix; MMD's
+# dense kernel sums are the same as Dense's.
+_BY_NAME: dict[str, type[Chunked]] = {
+    "dense": StoredCost,
+    "chunked": Chunked,
+    "keops": KeOps,
+    "native": Native,
+    "multiscale": Multiscale,
+}
+
+
+# ---------------------------------------------------------------------------
+# Autograd Functions of the chunked and native soft-mins and kernel sums
+# ---------------------------------------------------------------------------
 
 
 class _ChunkedSoftmin(torch.autograd.Function):
@@ -729,8 +898,7 @@ class _ChunkedSoftmin(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, y, h, eps, cost):
-        op = SoftminOp(x.detach(), y.detach(), cost, "chunked")
-        out = op.rows(h.detach(), eps)
+        out = Chunked().bind(x, y, cost).rows(h.detach(), eps)
         ctx.save_for_backward(x, y, h, out)
         ctx.eps, ctx.cost = eps, cost
         return out
@@ -745,7 +913,7 @@ class _ChunkedSoftmin(torch.autograd.Function):
         if gx is None and gy is None and gh is None:
             return None, None, None, None, None
         go = grad_out.detach()
-        for blk in _blocks(x.shape[0], y.shape[0]):
+        for blk in row_chunks(x.shape[0], y.shape[0], SOFTMIN_BLOCK_PAIRS):
             with torch.enable_grad():
                 xb = x[blk].detach().requires_grad_(gx is not None)
                 yb = y.detach().requires_grad_(gy is not None)
@@ -766,85 +934,28 @@ class _ChunkedSoftmin(torch.autograd.Function):
         return gx, gy, gh, None, None
 
 
-class _NativeSoftmin(torch.autograd.Function):
-    """Differentiable soft-min by the native loops (backward: two more passes).
-
-    ``units_rows`` / ``units_cols``: the block-sparse pair lists of the
-    multiscale solver (:mod:`otgen.ot._multiscale`) seen from x and from y;
-    None: all pairs.
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, h, eps, cost, units_rows=None, units_cols=None):
-        from otgen.ot import _native
-
-        xd, yd, hd = x.detach(), y.detach(), h.detach()
-        p = int(cost.p)
-        lse = _native.lse_rows(xd, yd.T.contiguous(), hd, eps, p, units_rows)
-        ctx.save_for_backward(x, y, h, lse)
-        ctx.eps, ctx.p, ctx.units = eps, p, (units_rows, units_cols)
-        return -eps * lse
-
-    @staticmethod
-    def backward(ctx, go):
-        from otgen.ot import _native
-
-        x, y, h, lse = ctx.saved_tensors
-        eps, p, (ur, uc) = ctx.eps, ctx.p, ctx.units
-        xd, yd, hd, go = x.detach(), y.detach(), h.detach(), go.detach()
-        gx = gy = gh = None
-        # P_ij = exp(h_j - C_ij / eps - lse_i); d out_i / d C_ij = P_ij.
-        if ctx.needs_input_grad[0]:
-            yt = yd.T.contiguous()
-            G, _ = _native.expgrad_rows(xd, yt, -lse, hd, None, eps, p, ur)
-            gx = go[:, None] * G
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            # Rows y_j, columns x_i, weights go_i: sum_i go_i P_ij grad_y C_ij.
-            xt = xd.T.contiguous()
-            G, S = _native.expgrad_rows(yd, xt, hd, -lse, go, eps, p, uc)
-            if ctx.needs_input_grad[1]:
-                gy = G
-            if ctx.needs_input_grad[2]:
-                gh = -eps * S
-        return gx, gy, gh, None, None, None, None
+# ---------------------------------------------------------------------------
+# One-pass products with the entropic plan (dense or row blocks)
+# ---------------------------------------------------------------------------
 
 
-def softmin(
-    x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, eps: float, cost, backend: str
-) -> torch.Tensor:
-    """Differentiable ``-eps log sum_j exp(h_j - C(x_i, y_j) / eps)``, shape (n,).
-
-    Gradients flow to ``x``, ``y`` and ``h``; the chunked backend keeps memory
-    O(n + m) in the backward pass by recomputing each block.
-    """
-    if backend == "dense":
-        s = h[None, :] - cost.pairwise(x, y) / eps
-        return -eps * torch.logsumexp(s, 1)
-    if backend == "keops":
-        return _softmin_keops(x, y, h, eps, cost)
-    if backend == "native":
-        return _NativeSoftmin.apply(x, y, h, eps, cost)
-    return _ChunkedSoftmin.apply(x, y, h, eps, cost)
-
-
-def softmax_matvec(x, y, h, eps, cost, backend, v):
+def softmax_matvec(x, y, h, eps, cost, pairs: int, v):
     """``(lse_i, sum_j P_ij v_j)`` with ``P_ij = softmax_j(h_j - C_ij / eps)``.
 
-    ``v`` has shape (m,) or (m, k). Dense or chunked torch (KeOps problems use
-    the chunked path: no compilation for a one-off product).
+    ``v`` has shape (m,) or (m, k); row blocks of at most ``pairs`` pairs
+    (a reduction's ``plan_pairs``).
     """
     vv = v[:, None] if v.ndim == 1 else v
     lse = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
     out = torch.empty(x.shape[0], vv.shape[1], dtype=x.dtype, device=x.device)
-    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
-    for blk in _blocks(x.shape[0], y.shape[0], pairs):
+    for blk in row_chunks(x.shape[0], y.shape[0], pairs):
         s = h[None, :] - cost.pairwise(x[blk], y) / eps  # (b, m)
         lse[blk] = torch.logsumexp(s, 1)
         out[blk] = torch.exp(s - lse[blk, None]) @ vv
     return lse, (out[:, 0] if v.ndim == 1 else out)
 
 
-def softmax_topk(x, y, h, eps, cost, backend, k: int):
+def softmax_topk(x, y, h, eps, cost, pairs: int, k: int):
     """Per row, the ``k`` largest ``s_ij = h_j - C_ij / eps`` and their columns.
 
     Returns ``(lse (n,), s (n, k), idx (n, k))``.
@@ -853,19 +964,17 @@ def softmax_topk(x, y, h, eps, cost, backend, k: int):
     lse = torch.empty(n, dtype=x.dtype, device=x.device)
     vals = torch.empty(n, k, dtype=x.dtype, device=x.device)
     idx = torch.empty(n, k, dtype=torch.int64, device=x.device)
-    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
-    for blk in _blocks(n, y.shape[0], pairs):
+    for blk in row_chunks(n, y.shape[0], pairs):
         s = h[None, :] - cost.pairwise(x[blk], y) / eps  # (b, m)
         lse[blk] = torch.logsumexp(s, 1)
         vals[blk], idx[blk] = s.topk(k, dim=1)
     return lse, vals, idx
 
 
-def plan_cost_sum(x, y, h, la, eps, cost, backend) -> torch.Tensor:
+def plan_cost_sum(x, y, h, la, eps, cost, pairs: int) -> torch.Tensor:
     """``sum_ij exp(la_i + h_j - C_ij / eps) C_ij``: the plan's transport cost."""
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    pairs = DENSE_MAX_PAIRS if backend == "dense" else SOFTMIN_BLOCK_PAIRS
-    for blk in _blocks(x.shape[0], y.shape[0], pairs):
+    for blk in row_chunks(x.shape[0], y.shape[0], pairs):
         C = cost.pairwise(x[blk], y)  # (b, m)
         P = torch.exp(la[blk, None] + h[None, :] - C / eps)
         total += (P * C).sum(dtype=torch.float64)

@@ -171,6 +171,8 @@ def cost_matrix(
 ):
     r"""Pairwise cost matrix :math:`C_{ij} = c(x_i, y_j)`.
 
+    References: :cite:`peyre2019computational`.
+
     Parameters
     ----------
     x, y : array or Tensor, shape (n, d) and (m, d)
@@ -184,11 +186,6 @@ def cost_matrix(
     -------
     array or Tensor, shape (n, m)
         Same kind as the input; differentiable for torch input.
-
-    References
-    ----------
-    .. [1] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
-       and Trends in Machine Learning, 2019, section 2.3 (ground costs).
 
     Examples
     --------

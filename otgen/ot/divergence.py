@@ -7,8 +7,9 @@ r"""The debiased Sinkhorn divergence.
     + \tfrac{\varepsilon}{2} (m(\alpha) - m(\beta))^2,
 
 (the last term vanishes for balanced problems) is non-negative, zero iff
-:math:`\alpha = \beta`, and tends to the exact :math:`\mathrm{OT}_0 = W_p^p`
-as :math:`\varepsilon \to 0` [1]_ [2]_.
+:math:`\alpha = \beta`, and tends to the exact :math:`\mathrm{OT}_0 = W_p^p` as
+:math:`\varepsilon \to 0` :cite:`feydy2019interpolating`
+:cite:`sejourne2019unbalanced`.
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def sinkhorn_divergence(
         - \tfrac12 \mathrm{OT}_\varepsilon(\beta, \beta)
         + \tfrac{\varepsilon}{2}\,(m(\alpha) - m(\beta))^2,
 
-    with :math:`\mathrm{OT}_\varepsilon` as in :func:`otgen.ot.sinkhorn.sinkhorn`
-    and :math:`m(\cdot)` the total mass (the last term is zero unless
-    ``reach`` is given and the masses differ [2]_). The symmetric terms run a
-    symmetric loop (one soft-min per iteration) [1]_.
+    with :math:`\mathrm{OT}_\varepsilon` as in
+    :func:`otgen.ot.sinkhorn.sinkhorn` and :math:`m(\cdot)` the total mass (the
+    last term is zero unless ``reach`` is given and the masses differ
+    :cite:`sejourne2019unbalanced`). The symmetric terms run a symmetric loop
+    (one soft-min per iteration) :cite:`feydy2019interpolating`.
 
     Parameters
     ----------
@@ -93,14 +95,6 @@ def sinkhorn_divergence(
     -----
     UserWarning
         If one of the three problems stops at ``max_iter``.
-
-    References
-    ----------
-    .. [1] J. Feydy, T. Séjourné, F.-X. Vialard, S. Amari, A. Trouvé,
-       G. Peyré. Interpolating between optimal transport and MMD using
-       Sinkhorn divergences. AISTATS 2019.
-    .. [2] T. Séjourné, J. Feydy, F.-X. Vialard, A. Trouvé, G. Peyré.
-       Sinkhorn divergences for unbalanced optimal transport. arXiv:1910.12958.
 
     Examples
     --------

@@ -110,6 +110,8 @@ def gaussian_w2(
         \Sigma_2 - 2 \operatorname{tr}(\Sigma_1^{1/2} \Sigma_2
         \Sigma_1^{1/2})^{1/2}
 
+    References: :cite:`dowson1982frechet`.
+
     Parameters
     ----------
     m1, m2 : array or Tensor, shape (..., d)
@@ -128,11 +130,6 @@ def gaussian_w2(
         accuracy: :math:`\Sigma_1 = \Sigma_2` gives 0 up to float64 rounding
         of the traces, and ``distance`` is finite whenever :math:`W_2` is
         (``value`` is inf where :math:`W_2^2` exceeds the dtype's range).
-
-    References
-    ----------
-    .. [1] D. C. Dowson, B. V. Landau. The Fréchet distance between
-       multivariate normal distributions. J. Multivariate Anal. 1982.
 
     Examples
     --------

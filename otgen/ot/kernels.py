@@ -349,10 +349,11 @@ def median_heuristic(
         s = \operatorname{median}_{i < j} \|z_i - z_j\|_2, \qquad
         z = (x_1, \dots, x_n, y_1, \dots, y_m),
 
-    over at most 1000 evenly spaced points of the pooled sample (deterministic).
-    The result depends on the data, so an MMD computed with it is not a
-    U-statistic any more (biased); in a permutation test it is harmless
-    because the pooled sample does not change under permutations [1]_.
+    over at most 1000 evenly spaced points of the pooled sample
+    (deterministic). The result depends on the data, so an MMD computed with it
+    is not a U-statistic any more (biased); in a permutation test it is
+    harmless because the pooled sample does not change under permutations
+    :cite:`gretton2012kernel`.
 
     Parameters
     ----------
@@ -372,11 +373,6 @@ def median_heuristic(
     ------
     ValueError
         If the median is 0 (more than half of the pairs coincide).
-
-    References
-    ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
 
     Examples
     --------
@@ -426,6 +422,8 @@ def wae_imq_scale(
         C = 2 d_z \sigma_z^2 = \mathbb{E}\|Z - Z'\|^2, \quad Z, Z' \sim P_Z
         \text{ i.i.d.}
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     d_z : int
@@ -440,11 +438,6 @@ def wae_imq_scale(
     -------
     float or tuple of float
         Pass it as ``scale=`` to :func:`otgen.mmd` with ``kernel="imq"``.
-
-    References
-    ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -616,6 +609,8 @@ def kernel_matrix(
 ):
     r"""Gram matrix :math:`K_{ij} = k(x_i, y_j)` of a (multi-scale) kernel.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     x : array or Tensor, shape (n, d)
@@ -637,11 +632,6 @@ def kernel_matrix(
     ------
     ValueError
         On invalid points, kernel or scale.
-
-    References
-    ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------

@@ -10,11 +10,11 @@ For probability measures :math:`\alpha = \sum_i a_i \delta_{x_i}` and
 estimated from the samples by U- or V-statistics. Every estimator except the
 linear-time one is a bilinear form in one pooled kernel matrix
 :math:`K = k(z_i, z_j)`, :math:`z = (x, y)`: the quadratic forms
-:math:`V^\top K V` of :func:`otgen.ot._reduce.kernel_quadform` (dense, chunked
-or KeOps; online, :math:`K` is never stored beyond a block, and the chunked
-backend evaluates each pair once), so the estimators are written once for
-every backend. The permutation test uses the kernel sums :math:`K E` of
-:func:`otgen.ot._reduce.kernel_matmul`.
+:math:`V^\top K V` of a :class:`otgen.ot._reduce.Reduction`
+(``kernel_quadform``: dense, chunked, native or KeOps; online, :math:`K` is
+never stored beyond a block, and the chunked and native backends evaluate each
+pair once), so the estimators are written once for every backend. The
+permutation test uses its kernel sums :math:`K E` (``kernel_sums``).
 """
 
 from __future__ import annotations
@@ -33,13 +33,7 @@ from otgen._validation import (
     check_weights,
     is_int,
 )
-from otgen.ot._reduce import (
-    Backend,
-    choose_backend,
-    kernel_matmul,
-    kernel_quadform,
-    native_support,
-)
+from otgen.ot._reduce import Backend, Reduction, choose_reduction, native_support
 from otgen.ot.kernels import Kernel, KernelLike, ScaleLike, working_kernel
 
 __all__ = ["MMDTestResult", "mmd", "mmd_test"]
@@ -101,7 +95,9 @@ def _prepare(x, y, a, b, kernel, scale, estimator, backend):
     dtype = tx.dtype
     k_user, k, tx, ty = working_kernel(kernel, scale, tx, ty)
     ta, tb = ta.to(tx.dtype), tb.to(tx.dtype)
-    be = choose_backend(backend, n + m, n + m, tx.device, native_support(tx, kernel=k))
+    be = choose_reduction(
+        backend, n + m, n + m, tx.device, native_support(tx, kernel=k)
+    )
     return tx, ty, ta, tb, k, be, k_user, dtype
 
 
@@ -114,16 +110,10 @@ def _pooled(tx: torch.Tensor, ty: torch.Tensor, k: Kernel) -> torch.Tensor:
     return z
 
 
-def _linear(tx: torch.Tensor, ty: torch.Tensor, k: Kernel, be: str) -> torch.Tensor:
+def _linear(tx: torch.Tensor, ty: torch.Tensor, k: Kernel, be: Reduction):
     h = tx.shape[0] // 2
-    if be == "native" and not (
-        torch.is_grad_enabled() and (tx.requires_grad or ty.requires_grad)
-    ):
-        # One fused pass over the points (no autograd needed here).
-        from otgen.ot import _native
-        from otgen.ot._reduce import _native_kind
-
-        total = _native.linear_mmd_sum(_native_kind(k), k.scales, tx, ty)
+    total = be.linear_mmd_sum(tx, ty, k)  # one fused pass, where the backend can
+    if total is not None:
         return torch.tensor(total / h, dtype=torch.float64)
     x1, x2 = tx[0 : 2 * h : 2], tx[1 : 2 * h : 2]
     y1, y2 = ty[0 : 2 * h : 2], ty[1 : 2 * h : 2]
@@ -131,7 +121,7 @@ def _linear(tx: torch.Tensor, ty: torch.Tensor, k: Kernel, be: str) -> torch.Ten
     return terms.to(torch.float64).mean()
 
 
-def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: str) -> torch.Tensor:
+def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: Reduction):
     """The MMD^2 estimate in float64 (differentiable)."""
     if estimator == "linear":
         return _linear(tx, ty, k, be)
@@ -141,11 +131,11 @@ def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: str) -> torch.Tenso
     if estimator == "biased":
         # w^T K w with w = (a, -b): one kernel pass, one product per block.
         w = torch.cat([ta, -tb]).unsqueeze(1)  # (N, 1)
-        return kernel_quadform(z, w, k, be, diag=True)[0].to(torch.float64)
+        return be.kernel_quadform(z, w, k, diag=True)[0].to(torch.float64)
     zero_n = torch.zeros_like(ta)
     zero_m = torch.zeros_like(tb)
     V = torch.stack([torch.cat([ta, zero_m]), torch.cat([zero_n, tb])], 1)  # (N, 2)
-    Q = kernel_quadform(z, V, k, be).to(torch.float64)  # (2, 2) = V^T K V
+    Q = be.kernel_quadform(z, V, k).to(torch.float64)  # (2, 2) = V^T K V
     s_xx, s_yy, s_xy = Q[0, 0], Q[1, 1], Q[0, 1]
     # U-statistics: drop the diagonal i = j, renormalise by sum_{i != j} a_i a_j.
     dx = k.diag(tx).to(torch.float64)
@@ -201,10 +191,12 @@ def mmd(
     - ``"linear"`` (streaming, :math:`O(n)`; :math:`n = m`):
       :math:`\frac{1}{h} \sum_{i < h} [k(x_{2i}, x_{2i+1}) + k(y_{2i}, y_{2i+1})
       - k(x_{2i}, y_{2i+1}) - k(x_{2i+1}, y_{2i})]`, :math:`h = \lfloor n/2
-      \rfloor` [1]_.
+      \rfloor` :cite:`gretton2012kernel`.
 
     All but ``"biased"`` are unbiased for :math:`\mathrm{MMD}^2` (and can be
     negative) when the scale does not depend on the data.
+
+    References: :cite:`tolstikhin2018wae`.
 
     Parameters
     ----------
@@ -251,13 +243,6 @@ def mmd(
     ValueError
         On invalid points, weights, kernel, scale, estimator or backend, and
         sizes an estimator cannot use.
-
-    References
-    ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -350,13 +335,14 @@ def mmd_test(
     .. math::
         p = \frac{1 + \#\{\pi : T_\pi \ge T\}}{1 + B},
 
-    which is a valid p-value for any :math:`B` [1]_. Every split is a bilinear
-    form :math:`e^\top K e` in one pooled kernel matrix :math:`K` and an
-    indicator :math:`e`, so all permutations share one kernel evaluation: a
-    dense :math:`K` reused by matrix products when it fits (``backend="auto"``
-    or ``"dense"``), otherwise one kernel-sum pass :math:`K E` over a block of
-    indicator columns (``"chunked"``, ``"keops"``). The median-heuristic scale
-    depends on the pooled sample only, so it does not affect the validity.
+    which is a valid p-value for any :math:`B` :cite:`gretton2012kernel`. Every
+    split is a bilinear form :math:`e^\top K e` in one pooled kernel matrix
+    :math:`K` and an indicator :math:`e`, so all permutations share one kernel
+    evaluation: a dense :math:`K` reused by matrix products when it fits
+    (``backend="auto"`` or ``"dense"``), otherwise one kernel-sum pass :math:`K
+    E` over a block of indicator columns (``"chunked"``, ``"keops"``). The
+    median-heuristic scale depends on the pooled sample only, so it does not
+    affect the validity.
 
     Parameters
     ----------
@@ -387,11 +373,6 @@ def mmd_test(
         On invalid points, kernel, scale, estimator, backend, seed or
         ``n_permutations``.
 
-    References
-    ----------
-    .. [1] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
-
     Examples
     --------
     >>> import numpy as np
@@ -420,10 +401,7 @@ def mmd_test(
         z = _pooled(tx, ty, k)
         diag = torch.cat([k.diag(tx), k.diag(ty)]).to(torch.float64)  # (N,)
         dsum = diag.sum()
-        K = k.block(z, z, diag_offset=0, inplace=True) if be == "dense" else None
-
-        def kernel_sums(E: torch.Tensor) -> torch.Tensor:
-            return K @ E if K is not None else kernel_matmul(z, E, k, be)
+        kernel_sums = be.kernel_sums(z, k)  # E -> K E (dense: K built once)
 
         ones = torch.ones(N, 1, dtype=z.dtype, device=z.device)
         r1 = kernel_sums(ones)[:, 0].to(torch.float64)  # K 1, (N,)

@@ -15,17 +15,18 @@ The loop works on the dual potentials :math:`(f, g)` through the soft-min
     \operatorname{smin}_\varepsilon(h)_i = -\varepsilon \log \sum_j
     \exp(h_j - C_{ij}/\varepsilon),
 
-which is the only O(nm) operation; it is injected from
-:mod:`otgen.ot._reduce` (dense, chunked torch, native C++ or KeOps), so the
-algorithm is written once. Epsilon-scaling [2]_ anneals from the data's diameter to the
-target with symmetric (averaged) updates, then alternating updates run at the
-target until the marginal error is below ``tol``.
+which is the only O(nm) operation; it is injected from :mod:`otgen.ot._reduce`
+(dense, chunked torch, native C++ or KeOps), so the algorithm is written once.
+Epsilon-scaling :cite:`feydy2019interpolating` anneals from the data's diameter
+to the target with symmetric (averaged) updates, then alternating updates run
+at the target until the marginal error is below ``tol``.
 
-Gradients follow from the envelope theorem [2]_: at the returned potentials,
-:math:`\partial \mathrm{OT}_\varepsilon / \partial C = P` and the weights get
-the partial derivatives of the dual objective. They are attached by one final
-differentiable soft-min (no unrolled iterations; O(n + m) memory with the
-chunked and KeOps backends; no global autograd state is touched).
+Gradients follow from the envelope theorem :cite:`feydy2019interpolating`: at
+the returned potentials, :math:`\partial \mathrm{OT}_\varepsilon / \partial C =
+P` and the weights get the partial derivatives of the dual objective. They are
+attached by one final differentiable soft-min (no unrolled iterations; O(n + m)
+memory with the chunked and KeOps backends; no global autograd state is
+touched).
 """
 
 from __future__ import annotations
@@ -48,20 +49,18 @@ from otgen._validation import (
     times_pow2,
 )
 from otgen.ot._reduce import (
-    DENSE_MAX_PAIRS,
     Backend,
-    choose_backend,
+    Native,
+    Reduction,
+    choose_reduction,
     multiscale_support,
     native_support,
     plan_cost_sum,
     row_chunks,
     softmax_matvec,
     softmax_topk,
-    softmin,
-    softmin_op,
     stored_bytes,
 )
-from otgen.ot._reduce import _native_ready as native_available
 from otgen.ot.costs import Cost, CostLike, resolve_cost
 from otgen.ot.result import SinkhornResult
 
@@ -269,8 +268,9 @@ def _loop(
 
     if symmetric:
         # Averaged symmetric updates converge in a few steps at fixed eps
-        # [Feydy et al. 2019]: a third of the annealing steps give the same
-        # value to the tolerance (measured on benchmarks/bench_sinkhorn.py).
+        # (feydy2019interpolating in docs/references.bib): a third of the
+        # annealing steps give the same value to the tolerance (measured on
+        # benchmarks/bench_sinkhorn.py).
         scaling = scaling**3
     schedule = []
     e = eps0
@@ -288,7 +288,8 @@ def _loop(
         disable=progress is None,
         leave=False,
     )
-    # Annealing: symmetric averaged updates, one per eps [Feydy et al. 2019].
+    # Annealing: symmetric averaged updates, one per eps (feydy2019interpolating
+    # in docs/references.bib).
     if init is None:
         f = lam(e) * op.rows(logb, e)
         g = f if symmetric else lam(e) * op.cols(loga, e)
@@ -375,20 +376,22 @@ def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, sym
     eps_c = max(eps, side**cost.p)
     ax, by = cx.weights, cy.weights
     xc, yc = cx.centres, cy.centres
-    coarse_backend = choose_backend(
-        "auto", xc.shape[0], yc.shape[0], x.device, native_support(x, cost=cost)
-    )
-    cop = softmin_op(xc, xc if symmetric else yc, cost, coarse_backend)
+    K, L = xc.shape[0], yc.shape[0]
+    coarse = choose_reduction(
+        "auto", K, L, x.device, native_support(x, cost=cost),
+        store=(x.shape[1], stored_bytes(K, L, x.dtype, symmetric)),
+    )  # fmt: skip
+    cop = coarse.bind(xc, xc if symmetric else yc, cost)
     csol = _loop(
         cop, ax, by, eps=eps_c, eps0=eps0, rho=rho, scaling=scaling,
         tol=max(tol, 1e-3), max_iter=max_iter, symmetric=symmetric,
     )  # fmt: skip
     # Extend the coarse potentials to the points: one soft-min each way.
-    f = softmin_op(x, yc, cost, "native").rows(by.log() + csol.g / eps_c, eps_c)
+    f = Native().bind(x, yc, cost).rows(by.log() + csol.g / eps_c, eps_c)
     if symmetric:
         g = f
     else:
-        g = softmin_op(y, xc, cost, "native").rows(ax.log() + csol.f / eps_c, eps_c)
+        g = Native().bind(y, xc, cost).rows(ax.log() + csol.f / eps_c, eps_c)
     threshold = max(ms.TRUNCATE * eps_c, ms.FLOOR * eps)
     keep = ms.truncation_mask(xc, yc, csol.f, csol.g, cost.p, threshold)
     op = ms.MultiscaleOp(x, y, cost, cx, cy, keep)
@@ -487,8 +490,8 @@ def _large_eps(x, y, a, b, cost: Cost, eps: float, tol: float, unit_mass) -> _So
     marginals err by :math:`O((\tilde C / \varepsilon)^2)`, and the value
     :math:`m \bar C - m \|\tilde C\|^2_{\hat a \otimes \hat b} / (2
     \varepsilon) + \varepsilon\, m (m - 1 - \log m)`, exact to a relative
-    :math:`O((C / \varepsilon)^2)` [Genevay et al. 2019: :math:`\mathrm{OT}_
-    \varepsilon \to \langle a \otimes b, C\rangle`]. ``sg`` and ``sf`` carry
+    :math:`O((C / \varepsilon)^2)` (:math:`\mathrm{OT}_\varepsilon \to \langle a
+    \otimes b, C\rangle`, :cite:`genevay2019sample`). ``sg`` and ``sf`` carry
     the second moments of :math:`\tilde C`, so that :func:`_values` sees the
     marginals to second order. Two passes over the pairs, in float64.
     ``unit_mass``: m(a) = m(b) = 1 exactly (see :func:`_as_probabilities`).
@@ -540,7 +543,7 @@ def _as_probabilities(a, b, dtype: torch.dtype):
     return a, b, False
 
 
-def _recheck(op, x, y, a, b, sol: _Sol, eps, rho, symmetric: bool, backend, cost):
+def _recheck(op, a, b, sol: _Sol, eps, rho, symmetric: bool):
     """Measure the plan's marginal errors in float64, in place.
 
     A float32 loop compares potentials rounded alike: at small eps it reaches
@@ -550,13 +553,7 @@ def _recheck(op, x, y, a, b, sol: _Sol, eps, rho, symmetric: bool, backend, cost
     and the value come from it.
     """
     d = torch.float64
-    n, m = x.shape[0], y.shape[0]
-    if backend == "multiscale":
-        op64 = op.astype(d)
-    else:
-        if backend == "dense" and n * m > DENSE_MAX_PAIRS:  # do not store C twice
-            backend = _grad_backend(backend, n, m, native_support(x, cost=cost))
-        op64 = softmin_op(x.to(d), y.to(d), cost, backend)
+    op64 = op.astype(d)  # never two stored cost matrices at once
     a, b = a.to(d), b.to(d)
     f, g = sol.f.to(d), sol.g.to(d)
     lm = 1.0 if rho is None else 1.0 / (1.0 + eps / rho)
@@ -582,7 +579,7 @@ class _Solved:
     value: torch.Tensor
     primal: torch.Tensor
     sol: _Sol
-    backend: str
+    reduction: Reduction
     x: torch.Tensor
     y: torch.Tensor
     a: torch.Tensor
@@ -679,13 +676,12 @@ def _solve(
         bw = bw * (aw.sum() / bw.sum())
     if symmetric:
         yw, bw = xw, aw
-    native_why = native_support(xw, cost=cost)
-    backend = choose_backend(
+    red = choose_reduction(
         backend,
         n,
         m,
         x.device,
-        native_why,
+        native_support(xw, cost=cost),
         multiscale_support(xw, cost, rho),
         store=(x.shape[1], stored_bytes(n, m, wd, symmetric)),
     )
@@ -697,20 +693,19 @@ def _solve(
             if symmetric:
                 bw = aw
             sol = _large_eps(xw, yw, aw, bw, cost, eps_w, tol, unit_mass)
-            if backend == "multiscale":  # no op: the gradient runs on all pairs
-                backend = "native" if native_why is None else "chunked"
+            red = red.all_pairs()  # no op: the gradient runs on all pairs
         else:
-            if backend == "multiscale":
+            if red.coarse_to_fine:
                 op, init, eps0 = _multiscale_start(xw, yw, aw, bw, cost, eps_w, **kw)
             else:
-                op = softmin_op(xw, yw, cost, backend)
+                op = red.bind(xw, yw, cost)
             sol = _loop(
                 op, aw, bw, eps=eps_w, eps0=eps0, init=init, progress=progress, **kw
             )
-            if backend == "multiscale":
+            if red.coarse_to_fine:
                 sol.schedule = op.coarse_schedule + sol.schedule
             if wd != torch.float64:
-                _recheck(op, xw, yw, aw, bw, sol, eps_w, rho, symmetric, backend, cost)
+                _recheck(op, aw, bw, sol, eps_w, rho, symmetric)
                 sol.converged = max(sol.err) <= tol
             if cs > 0 and ratio < u / tol:
                 sol.converged = False
@@ -742,11 +737,10 @@ def _solve(
             h = (bw.log() + sol.g.to(wd) / eps_w).detach()
             xt, yt = xg.to(wd), yg.to(wd)
             # d/dC_ij of sum_i r_i smin(h)_i is exactly P_ij (any f, g).
-            if backend == "multiscale" and op is not None:
-                ft = op.softmin(xt, yt, h, eps_w)
+            if op is not None:
+                ft = op.softmin(xt, yt, h, eps_w)  # (n,)
             else:
-                gb_ = _grad_backend(backend, n, m, native_why)
-                ft = softmin(xt, yt, h, eps_w, cost, gb_)  # (n,)
+                ft = red.for_gradient(n, m).softmin(xt, yt, h, eps_w, cost)
             expr = expr + (r.to(wd) * ft).sum().to(torch.float64)
         if a.requires_grad:
             expr = expr + (a.to(torch.float64) * ga).sum()
@@ -758,7 +752,7 @@ def _solve(
         value,
         times_pow2(primal, kp).to(x.dtype),
         sol,
-        backend,
+        red,
         xw,
         yw,
         aw,
@@ -766,18 +760,6 @@ def _solve(
         eps_w,
         kp,
     )
-
-
-def _grad_backend(backend: str, n: int, m: int, native_why: str | None) -> str:
-    """The backend of the final differentiable soft-min.
-
-    A stored problem beyond ``DENSE_MAX_PAIRS`` would keep several (n, m)
-    tensors for autograd; its gradient pass runs on the native loops (or the
-    chunked ones), whose backward recomputes the pairs in O(n + m) memory.
-    """
-    if backend != "dense" or n * m <= DENSE_MAX_PAIRS:
-        return backend
-    return "native" if native_why is None and native_available() else "chunked"
 
 
 def _transposed(cost: Cost) -> Cost:
@@ -803,13 +785,13 @@ class EntropicPlan:
     """
 
     def __init__(
-        self, x, y, a, b, f, g, eps, cost, backend, as_torch, *, unit=0.0, dtype=None
+        self, x, y, a, b, f, g, eps, cost, pairs, as_torch, *, unit=0.0, dtype=None
     ) -> None:
         self._x, self._y, self._a, self._b = x, y, a, b
         self._f, self._g = f.to(x.dtype), g.to(x.dtype)
         self._eps, self._cost, self._unit = eps, cost, unit
         self._dtype = x.dtype if dtype is None else dtype
-        self._backend = "dense" if backend == "dense" else "chunked"
+        self._pairs = pairs  # row blocks of the one-pass products
         self._as_torch = as_torch
         self.shape = (x.shape[0], y.shape[0])
 
@@ -852,7 +834,7 @@ class EntropicPlan:
         v = self._in(v, self.shape[1], "v")
         h = self._b.log() + self._g / self._eps
         lse, w = softmax_matvec(
-            self._x, self._y, h, self._eps, self._cost, self._backend, v
+            self._x, self._y, h, self._eps, self._cost, self._pairs, v
         )
         scale = self._a * torch.exp(self._f / self._eps + lse)  # (n,)
         return self._out(scale * w if w.ndim == 1 else scale[:, None] * w)
@@ -868,7 +850,7 @@ class EntropicPlan:
             h,
             self._eps,
             _transposed(self._cost),
-            self._backend,
+            self._pairs,
             u,
         )
         scale = self._b * torch.exp(self._g / self._eps + lse)  # (m,)
@@ -891,7 +873,7 @@ class EntropicPlan:
             )
         h = self._b.log() + self._g / self._eps
         lse, s, idx = softmax_topk(
-            self._x, self._y, h, self._eps, self._cost, self._backend, int(k)
+            self._x, self._y, h, self._eps, self._cost, self._pairs, int(k)
         )
         vals = self._a[:, None] * torch.exp(self._f[:, None] / self._eps + s)
         return self._out(vals), to_output(idx, self._as_torch)
@@ -901,7 +883,7 @@ class EntropicPlan:
         r"""The linear part :math:`\langle P, C\rangle = \sum_{ij} P_{ij} C_{ij}`."""
         h = self._b.log() + self._g / self._eps
         la = self._a.log() + self._f / self._eps
-        t = plan_cost_sum(self._x, self._y, h, la, self._eps, self._cost, self._backend)
+        t = plan_cost_sum(self._x, self._y, h, la, self._eps, self._cost, self._pairs)
         t = times_pow2(t.to(torch.float64), self._unit).to(self._dtype)
         return scalar_output(t, self._as_torch)
 
@@ -979,10 +961,11 @@ def sinkhorn(
         \sum_{ij} P_{ij} C_{ij} + \varepsilon\, \mathrm{KL}(P \,\|\, a \otimes b)
         \quad \text{s.t. } P 1 = a,\ P^\top 1 = b,
 
-    solved in the log domain [1]_ with epsilon-scaling [2]_. With ``reach``
-    the marginal constraints become penalties
-    :math:`\rho\,\mathrm{KL}(P 1 \| a) + \rho\,\mathrm{KL}(P^\top 1 \| b)`,
-    :math:`\rho = \text{reach}^p` (unbalanced OT [3]_).
+    solved in the log domain :cite:`cuturi2013sinkhorn` with epsilon-scaling
+    :cite:`feydy2019interpolating`. With ``reach`` the marginal constraints
+    become penalties :math:`\rho\,\mathrm{KL}(P 1 \| a) +
+    \rho\,\mathrm{KL}(P^\top 1 \| b)`, :math:`\rho = \text{reach}^p`
+    (unbalanced OT :cite:`chizat2018scaling`).
 
     Parameters
     ----------
@@ -1026,7 +1009,7 @@ def sinkhorn(
     backend : str, default="auto"
         The soft-min reduction: ``"auto"``, ``"dense"``, ``"chunked"``,
         ``"keops"``, ``"native"`` or ``"multiscale"`` (see
-        :func:`otgen.ot._reduce.choose_backend`).
+        :func:`otgen.ot._reduce.choose_reduction`).
         ``"multiscale"`` solves coarse-to-fine: grid cells first, then the
         points over the cell pairs that can carry mass (balanced problems in
         d <= 3, named costs; see :mod:`otgen.ot._multiscale`). ``"auto"``
@@ -1074,33 +1057,20 @@ def sinkhorn(
     potentials beyond the input's dtype raise a ValueError.
 
     **Precision.** The exponents :math:`(f_i + g_j - C_{ij}) / \varepsilon`
-    carry an error of about :math:`u D^p / \varepsilon` (u the unit
-    roundoff), and :math:`\log b_j + g_j / \varepsilon` loses
-    :math:`C / \varepsilon` at large eps. float32 input therefore runs in
-    float64 (results returned in float32) when eps is below
-    :math:`3u/\mathrm{tol}` or above 100 times :math:`D^p`, or tol is below
-    1e-5; otherwise the float32 run's marginal errors are measured once more in
-    float64 before ``converged`` is decided. Below :math:`u /
-    \mathrm{tol}\, D^p` even float64 cannot certify the marginals
-    (``converged=False`` with a warning). Balanced problems with
-    :math:`\varepsilon \ge 10^5 D^p` use the expansion
-    :math:`\langle a \otimes b, C\rangle - \|\tilde C\|^2 / (2\varepsilon)`
-    (exact to :math:`(D^p/\varepsilon)^2`, :math:`\tilde C` the doubly
-    centred cost) instead of iterations [4]_; unbalanced ones are refused
-    beyond :math:`10^8 D^p`. The returned ``f``, ``g`` are rounded to the
-    input's dtype; ``plan`` is evaluated in the working precision.
-
-    References
-    ----------
-    .. [1] M. Cuturi. Sinkhorn distances: lightspeed computation of optimal
-       transport. NeurIPS 2013.
-    .. [2] J. Feydy, T. Séjourné, F.-X. Vialard, S. Amari, A. Trouvé,
-       G. Peyré. Interpolating between optimal transport and MMD using
-       Sinkhorn divergences. AISTATS 2019.
-    .. [3] L. Chizat, G. Peyré, B. Schmitzer, F.-X. Vialard. Scaling
-       algorithms for unbalanced optimal transport problems. Math. Comp. 2018.
-    .. [4] A. Genevay, L. Chizat, F. Bach, M. Cuturi, G. Peyré. Sample
-       complexity of Sinkhorn divergences. AISTATS 2019.
+    carry an error of about :math:`u D^p / \varepsilon` (u the unit roundoff),
+    and :math:`\log b_j + g_j / \varepsilon` loses :math:`C / \varepsilon` at
+    large eps. float32 input therefore runs in float64 (results returned in
+    float32) when eps is below :math:`3u/\mathrm{tol}` or above 100 times
+    :math:`D^p`, or tol is below 1e-5; otherwise the float32 run's marginal
+    errors are measured once more in float64 before ``converged`` is decided.
+    Below :math:`u / \mathrm{tol}\, D^p` even float64 cannot certify the
+    marginals (``converged=False`` with a warning). Balanced problems with
+    :math:`\varepsilon \ge 10^5 D^p` use the expansion :math:`\langle a \otimes
+    b, C\rangle - \|\tilde C\|^2 / (2\varepsilon)` (exact to
+    :math:`(D^p/\varepsilon)^2`, :math:`\tilde C` the doubly centred cost)
+    instead of iterations :cite:`genevay2019sample`; unbalanced ones are
+    refused beyond :math:`10^8 D^p`. The returned ``f``, ``g`` are rounded to
+    the input's dtype; ``plan`` is evaluated in the working precision.
 
     Examples
     --------
@@ -1146,7 +1116,8 @@ def sinkhorn(
     if not sol.converged:
         _warn("sinkhorn", sol, e, t, mi)
     plan = EntropicPlan(
-        res.x, res.y, res.a, res.b, sol.f, sol.g, res.eps, c, res.backend, as_torch,
+        res.x, res.y, res.a, res.b, sol.f, sol.g, res.eps, c,
+        res.reduction.plan_pairs, as_torch,
         unit=res.kp, dtype=tx.dtype,
     )  # fmt: skip
     return SinkhornResult(
@@ -1160,7 +1131,7 @@ def sinkhorn(
         converged=sol.converged,
         eps=e,
         eps_schedule=res.schedule[:-1] + (e,),
-        backend=res.backend,
+        backend=res.reduction.name,
         cost=c.name,
         reach=rv,
         value_description=_describe(c, rv),

@@ -10,7 +10,7 @@
   quantities the checks of items 11, 12 and 14 are built from (partition
   encoders, the KL of any 1-D encoder against the prior, the Gaussian-decoder
   NLL and its optimal variance, the prior-trick residual);
-- :mod:`otgen.theory.checks`: one check per statement of PAPER.md section 5,
+- :mod:`otgen.theory.checks`: one check per statement of docs/paper.md section 5,
   a registry and :func:`run_checks`; :mod:`otgen.theory.report`: table, figures
   and markdown report (``otgen verify``).
 

@@ -1,4 +1,4 @@
-"""Checks of PAPER.md items 13-14: MMD estimators, GAN and f-GAN."""
+"""Checks of docs/paper.md items 13-14: MMD estimators, GAN and f-GAN."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks of PAPER.md items 10-12: Gaussians, Prop. E (blur), Prop. V (VAE)."""
+"""Checks of docs/paper.md items 10-12: Gaussians, Prop. E (blur), Prop. V (VAE)."""
 
 from __future__ import annotations
 

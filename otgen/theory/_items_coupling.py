@@ -1,4 +1,4 @@
-"""Checks of PAPER.md items 1-4: discrete W_c, Theorem A, Prop. A1, Theorem B.
+"""Checks of docs/paper.md items 1-4: discrete W_c, Theorem A, Prop. A1, Theorem B.
 
 Each ``item_k(seed, *, n, m, mc, ...)`` builds a seeded instance and returns
 one :class:`~otgen.theory.check_result.CheckResult` per statement; extra

@@ -1,4 +1,4 @@
-r"""Checks of PAPER.md items 15 and 16 on the real models of :mod:`otgen.models`.
+r"""Checks of docs/paper.md items 15 and 16 on the real models of :mod:`otgen.models`.
 
 - Item 15 (Prop. AAE): the presets ``aae`` and ``wae_gan`` built from one seed
   have the same weights; on fixed tensors their encoder/decoder losses agree in

@@ -1,4 +1,4 @@
-"""Checks of PAPER.md items 5-9: POT properties (P1-P3, P5, P6), KR, Prop. W."""
+"""Checks of docs/paper.md items 5-9: POT properties (P1-P3, P5, P6), KR, Prop. W."""
 
 from __future__ import annotations
 

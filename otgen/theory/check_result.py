@@ -1,6 +1,6 @@
-r"""The result of one numerical check, and the tolerances of PAPER.md.
+r"""The result of one numerical check, and the tolerances of docs/paper.md.
 
-Tolerances follow PAPER.md section 5: linear programs 1e-8 relative,
+Tolerances follow docs/paper.md section 5: linear programs 1e-8 relative,
 quadrature 1e-7, Monte Carlo 4 standard errors; numerical maximisers 1e-6
 (an argmax is found to about the square root of machine epsilon); algebraic
 identities 1e-10.
@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["CheckResult", "holds"]
 
-LP_RTOL = 1e-8  # linear programs (PAPER.md section 5)
+LP_RTOL = 1e-8  # linear programs (docs/paper.md section 5)
 QUAD_RTOL = 1e-7  # adaptive quadrature
 MC_SE = 4.0  # Monte Carlo: standard errors
 # Numerical maximisation of smooth concave objectives: the argmax is found to
@@ -48,7 +48,7 @@ class CheckResult:
     passed : bool
         Whether the relation holds.
     item : int
-        The item of PAPER.md section 5.
+        The item of docs/paper.md section 5.
     data : dict
         What a figure or a reader needs (instance, curves, sub-values).
     seconds : float

@@ -1,4 +1,4 @@
-r"""Numerical checks of every result of the paper (PAPER.md, section 5).
+r"""Numerical checks of every result of the paper (docs/paper.md, section 5).
 
 Each item of section 5 is a function ``item_k(seed, *, n, m, mc, ...)`` that
 builds its own seeded instance and returns a list of :class:`CheckResult`, one
@@ -36,7 +36,7 @@ __all__ = ["CHECKS", "CheckResult", "Item", "holds", "run_checks"]
 
 @dataclass(frozen=True)
 class Item:
-    """One item of PAPER.md section 5: its check function and sizes."""
+    """One item of docs/paper.md section 5: its check function and sizes."""
 
     number: int
     title: str
@@ -77,8 +77,8 @@ CHECKS: dict[int, Item] = {
         ),
         Item(14, "GAN, f-GAN", item_14, dict(n=6), dict(n=20)),
         Item(15, "AAE = WAE-GAN", item_15, dict(n=16), dict(n=64)),
-        # A seeded toy WAE-MMD fit on one thread: 100 steps of batch 64 (about
-        # 2 s on a loaded core) in quick mode, 1000 of batch 128 in full mode.
+        # A seeded toy WAE-MMD fit on one thread: 100 steps of batch 64 in
+        # quick mode, 1000 of batch 128 in full mode.
         Item(
             16,
             "WAE-MMD smoke test",
@@ -100,6 +100,8 @@ def run_checks(
 ) -> list[CheckResult]:
     """Run the registry (or the listed items) and return every check's result.
 
+    References: :cite:`bousquet2017vegan` (the statements checked).
+
     Parameters
     ----------
     seed : int, default=0
@@ -115,12 +117,6 @@ def run_checks(
     -------
     list of CheckResult
         In registry order.
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017 (the statements checked).
 
     Examples
     --------

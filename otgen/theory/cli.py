@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     v = subparsers.add_parser(
         "verify",
         help="check every result of the paper numerically against exact OT",
-        description="Run the numerical checks of PAPER.md section 5 (items "
+        description="Run the numerical checks of docs/paper.md section 5 (items "
         "1-16), print a table and write a markdown report with figures. Exit "
         "status 1 if any check fails.",
     )
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks; return 0 if all pass, 1 otherwise."""
     from tqdm import tqdm
 
-    from otgen.cli import CLIError, writable_dir
+    from otgen._cli_common import CLIError, writable_dir
     from otgen.theory.report import format_table, write_report
 
     writable_dir(args.out, what="the report")  # before the checks run, not after

@@ -66,6 +66,8 @@ def posterior_mean_decoder(x, p, mu, s) -> tuple[Callable, Callable]:
 
     a strict convex combination of all :math:`x_i`.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     x : array, shape (n, d)
@@ -83,11 +85,6 @@ def posterior_mean_decoder(x, p, mu, s) -> tuple[Callable, Callable]:
         ``G(z)`` for codes of shape (k, d_z), returning (k, d).
     weights : callable
         ``weights(z)``, the posterior :math:`P(X = x_i | Z = z)`, shape (k, n).
-
-    References
-    ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -658,7 +655,7 @@ def gan_value(P, Q, logits) -> float:
         V(D) = E_P \log D + E_Q \log(1 - D), \quad D = \sigma(t);
 
     at :math:`D^* = P / (P + Q)` it equals :math:`2\,\mathrm{JS}(P, Q) - \log 4`
-    (Goodfellow et al. 2014).
+    :cite:`goodfellow2014gan`.
 
     Parameters
     ----------
@@ -685,7 +682,7 @@ def gan_value(P, Q, logits) -> float:
 
 
 def fgan_kl_bound(P, Q, T) -> float:
-    r"""The f-GAN lower bound for the KL divergence (Nowozin et al. 2016).
+    r"""The f-GAN lower bound for the KL divergence :cite:`nowozin2016fgan`.
 
     With :math:`f(u) = u \log u`, :math:`f^*(t) = e^{t - 1}`:
 
@@ -761,7 +758,7 @@ def wae_gan_losses(x, z_prior, z_tilde, decoder, discriminator, *, lam: float):
 
 
 def aae_losses(x, z_prior, z_tilde, decoder, discriminator, *, lam: float):
-    r"""Adversarial auto-encoder losses (Makhzani et al. 2016), weight lambda.
+    r"""Adversarial auto-encoder losses :cite:`makhzani2016aae`, weight lambda.
 
     Reconstruction phase :math:`\frac1n\sum_i \|x_i - G(\tilde z_i)\|^2`,
     regularisation phase as binary classification of prior samples (label 1)

@@ -31,6 +31,8 @@ def encoder_dual_lp(C, p=None, r=None) -> EncoderLP:
     :math:`u_i = \min_j [C_{ij} + h_j] = h^c(x_i)`, the c-transform of
     :math:`h` through :math:`G`.
 
+    References: :cite:`bousquet2017vegan`, :cite:`arjovsky2017wgan`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -43,14 +45,6 @@ def encoder_dual_lp(C, p=None, r=None) -> EncoderLP:
     EncoderLP
         ``value`` is the dual optimum; ``u``, ``h`` the potentials (``h``
         shifted to have minimum 0); no plan.
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
 
     Examples
     --------
@@ -81,6 +75,8 @@ def pot_w1_dual(C, D, p=None, r=None, *, lam: float) -> EncoderLP:
     written as :math:`\max p^\top u - r^\top h` with :math:`u_i - h_j \le C_{ij}`
     and :math:`h_j - h_k \le \lambda D_{jk}`.
 
+    References: :cite:`bousquet2017vegan`, :cite:`arjovsky2017wgan`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -96,14 +92,6 @@ def pot_w1_dual(C, D, p=None, r=None, *, lam: float) -> EncoderLP:
     -------
     EncoderLP
         ``value`` (the dual optimum) and the potentials ``u``, ``h``.
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
 
     Examples
     --------
@@ -147,6 +135,8 @@ def kr_dual(x, y, a=None, b=None, *, metric: Callable | None = None) -> tuple:
     1-Lipschitz function on :math:`U` extends to the whole space (McShane), so
     this equals the supremum over :math:`F_1`.
 
+    References: :cite:`kantorovich1958space`.
+
     Parameters
     ----------
     x, y : array, shape (n, d) and (m, d)
@@ -164,11 +154,6 @@ def kr_dual(x, y, a=None, b=None, *, metric: Callable | None = None) -> tuple:
         The merged support :math:`U`.
     f : ndarray, shape (k,)
         The optimal potential on :math:`U`.
-
-    References
-    ----------
-    .. [1] L. V. Kantorovich, G. S. Rubinstein. On a space of completely
-       additive functions. Vestnik Leningrad Univ. 1958.
 
     Examples
     --------
@@ -216,6 +201,8 @@ def c_transform_critic(h, anchors, *, metric: Callable | None = None) -> Callabl
     1-Lipschitz functions) and :math:`f(G(z_j)) \le h_j`; with the optimal
     :math:`h` of :func:`encoder_dual_lp` it is an optimal WGAN critic.
 
+    References: :cite:`bousquet2017vegan`, :cite:`arjovsky2017wgan`.
+
     Parameters
     ----------
     h : array, shape (m,)
@@ -229,14 +216,6 @@ def c_transform_critic(h, anchors, *, metric: Callable | None = None) -> Callabl
     -------
     callable
         ``f(y)`` for points ``y`` of shape (k, d), returning shape (k,).
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] M. Arjovsky, S. Chintala, L. Bottou. Wasserstein generative
-       adversarial networks. ICML 2017.
 
     Examples
     --------

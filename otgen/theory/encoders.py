@@ -37,6 +37,8 @@ def encoder_lp(C, p=None, r=None) -> EncoderLP:
     encoders using the prior atoms :math:`z_j` as codes, with
     :math:`Q(z_j | x_i) = \pi_{ij} / p_i`.
 
+    References: :cite:`bousquet2017vegan`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -50,12 +52,6 @@ def encoder_lp(C, p=None, r=None) -> EncoderLP:
     EncoderLP
         Value, plan, encoder and the LP multipliers ``u``, ``h`` (see
         :func:`encoder_dual_lp`).
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. 2017.
 
     Examples
     --------
@@ -88,6 +84,8 @@ def deterministic_encoder(C, p=None, r=None) -> EncoderLP:
     encoder merges data atoms, so it is feasible only when the prior masses
     are sums of data masses.
 
+    References: :cite:`bousquet2017vegan`, :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -100,14 +98,6 @@ def deterministic_encoder(C, p=None, r=None) -> EncoderLP:
     EncoderLP
         ``value`` (:math:`+\infty` when infeasible) and the 0/1 ``encoder``
         (None when infeasible).
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------

@@ -42,6 +42,8 @@ def pot_w1(C, D, p=None, r=None, *, lam: float) -> POTResult:
     :math:`\pi` the encoder plan, :math:`\gamma` a coupling of
     :math:`Q_Z = \pi^\top 1` and :math:`P_Z`, :math:`D_{jk} = d_Z(z_j, z_k)`.
 
+    References: :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -57,11 +59,6 @@ def pot_w1(C, D, p=None, r=None, *, lam: float) -> POTResult:
     -------
     POTResult
         Value, reconstruction, penalty :math:`W_1(Q_Z, P_Z)`, both plans.
-
-    References
-    ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -94,6 +91,8 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
 
     :math:`\mathrm{TV}(Q_Z, P_Z) = \tfrac12 \|Q_Z - P_Z\|_1`.
 
+    References: :cite:`bousquet2017vegan`, :cite:`tolstikhin2018wae`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -107,14 +106,6 @@ def pot_tv(C, p=None, r=None, *, lam: float) -> POTResult:
     -------
     POTResult
         Value, reconstruction, penalty TV, plan.
-
-    References
-    ----------
-    .. [1] O. Bousquet, S. Gelly, I. Tolstikhin, C.-J. Simon-Gabriel,
-       B. Schölkopf. From optimal transport to generative modeling: the VEGAN
-       cookbook. arXiv:1705.07642, 2017.
-    .. [2] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
 
     Examples
     --------
@@ -156,6 +147,8 @@ def pot_mmd2(
     \rangle \ge f(\pi) - f^*` (the minimum over the product of simplices is
     attained row by row at the smallest gradient entry).
 
+    References: :cite:`tolstikhin2018wae`, :cite:`gretton2012kernel`.
+
     Parameters
     ----------
     C : array, shape (n, m)
@@ -177,13 +170,6 @@ def pot_mmd2(
         ``value`` at the returned plan (an upper bound on the optimum) and
         ``certificate`` (the Frank-Wolfe gap, a bound on the excess). A
         certificate above ``tol`` gives a ``UserWarning``.
-
-    References
-    ----------
-    .. [1] I. Tolstikhin, O. Bousquet, S. Gelly, B. Schölkopf. Wasserstein
-       auto-encoders. ICLR 2018.
-    .. [2] A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. A kernel
-       two-sample test. JMLR 13, 2012.
 
     Examples
     --------

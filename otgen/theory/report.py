@@ -319,7 +319,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     n_fail = sum(not r.passed for r in results)
     lines = [
-        "# otgen verify: the results of PAPER.md checked against exact OT",
+        "# otgen verify: the results of docs/paper.md checked against exact OT",
         "",
         f"- seed {seed}, {'quick' if quick else 'full'} sizes, "
         f"wall time {seconds:.1f} s",

@@ -11,6 +11,7 @@ import otgen
 from otgen import mmd
 from otgen.ot import _multiscale as ms
 from otgen.ot import _native
+from otgen.ot._reduce import Native
 from otgen.ot.costs import Cost
 
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -75,7 +76,7 @@ def test_all_pairs_mask_equals_dense_native():
     keep = torch.ones(cx.ptr.shape[0] - 1, cy.ptr.shape[0] - 1, dtype=torch.bool)
     op = ms.MultiscaleOp(x, y, Cost(), cx, cy, keep)
     assert op.pairs == 300 * 250
-    dense = sk.softmin_op(x, y, Cost(), "native")
+    dense = Native().bind(x, y, Cost())
     h = cloud(250, 1, 5)[:, 0]
     k = cloud(300, 1, 6)[:, 0]
     assert_allclose(op.rows(h, 0.1).numpy(), dense.rows(h, 0.1).numpy(), rtol=1e-13)

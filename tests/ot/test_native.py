@@ -353,16 +353,13 @@ def test_auto_stores_the_cost_in_high_dimension():
 def test_stored_gradient_beyond_dense_pairs(monkeypatch):
     # Beyond DENSE_MAX_PAIRS the gradient pass of a stored problem runs on
     # the native loops (O(n + m) memory): same gradients as dense autograd.
-    import importlib
-
-    sk = importlib.import_module("otgen.ot.sinkhorn")  # the module, not the function
-
     x = cloud(80, 10, 36).requires_grad_()
     y = cloud(70, 10, 37, shift=0.5).requires_grad_()
     kw = dict(eps=2.0, tol=1e-12, backend="dense")
     want = torch.autograd.grad(otgen.sinkhorn(x, y, **kw).value, (x, y))
-    monkeypatch.setattr(sk, "DENSE_MAX_PAIRS", 100)
-    assert sk._grad_backend("dense", 80, 70, None) == "native"
+    monkeypatch.setattr(reduce_mod, "DENSE_MAX_PAIRS", 100)
+    grad_red = reduce_mod.StoredCost(native_ok=True).for_gradient(80, 70)
+    assert isinstance(grad_red, reduce_mod.Native)
     got = torch.autograd.grad(otgen.sinkhorn(x, y, **kw).value, (x, y))
     for g_, w_ in zip(got, want):
         assert_allclose(g_.numpy(), w_.numpy(), **TOL[torch.float64])

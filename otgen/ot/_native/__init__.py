@@ -3,15 +3,18 @@
 ``reduce.cpp`` (next to this file) computes soft-mins and kernel sums over all
 pairs (i, j) without storing any (n, m) block: each pair's cost is computed,
 transformed and accumulated in registers. :func:`lse_stored` runs the same
-soft-min over a stored cost matrix (Sinkhorn's ``"dense"`` backend). On the
-reference CPU (2 AVX2 cores) a float32 soft-min costs about 1 ns per pair and
-core, against about 7 ns for the chunked torch loop, which writes and reads
-each block several times.
+soft-min over a stored cost matrix (Sinkhorn's ``"dense"`` backend). Per pair
+they are several times faster than the chunked torch loop, which writes and
+reads each block several times (``benchmarks/bench_native_micro.py``; figures
+in benchmarks/README.md).
 
 The library is compiled on first use with the system C++ compiler (``$CXX``,
 else ``g++``, ``c++`` or ``clang++``) into ``$OTGEN_CACHE`` (default
-``~/.cache/otgen``), once per source version and CPU (``-march=native``);
-about 15 s, then loaded in milliseconds. Without a compiler, or with
+``~/.cache/otgen``), once per source version and CPU (``-march=native``): a
+compiler run of several seconds, then loaded from the cache. The chooser of
+:mod:`otgen.ot._reduce` never asks for it below ``NATIVE_MIN_PAIRS`` pairs.
+Every entry point checks the dtype, device and shape of its arrays before
+passing their pointers. Without a compiler, or with
 ``OTGEN_NATIVE=0``, :func:`available` is False and ``backend="auto"`` uses the
 chunked torch loop; ``backend="native"`` then raises with the reason.
 
@@ -182,11 +185,65 @@ def _prep(*ts: torch.Tensor | None) -> list:
     return [None if t is None else t.detach().contiguous() for t in ts]
 
 
+def _checked(x: torch.Tensor, *, points: bool = True, **arrays) -> list:
+    """``x`` and each ``name=(tensor, shape)``, checked and made contiguous.
+
+    The C functions take raw pointers and sizes: every array must be a CPU
+    tensor of ``x``'s dtype (float32 or float64) with the shape the sizes
+    describe (``None`` in a shape: any), or memory is read out of bounds.
+    ``points``: ``x`` holds points (at most ``MAX_DIM`` coordinates), not a
+    stored matrix.
+    Raises TypeError / ValueError naming the argument.
+    """
+    if not isinstance(x, torch.Tensor) or x.dtype not in (torch.float32, torch.float64):
+        got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"x must be a float32 or float64 tensor (got {got}).")
+    if x.ndim != 2 or (points and x.shape[1] > MAX_DIM):
+        raise ValueError(
+            f"x must have shape (n, d) with d <= {MAX_DIM} (got {tuple(x.shape)})."
+        )
+    out = [x]
+    for name, (t, shape) in arrays.items():
+        if t is None:
+            out.append(None)
+            continue
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor (got {type(t).__name__}).")
+        if t.device.type != "cpu" or t.dtype != x.dtype:
+            raise TypeError(
+                f"{name} must be a CPU {x.dtype} tensor like x (got {t.dtype} on "
+                f"{t.device}); convert it with .to(x)."
+            )
+        if t.ndim != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, t.shape)
+        ):
+            raise ValueError(
+                f"{name} must have shape {tuple(shape)} (None: any) for these "
+                f"sizes (got {tuple(t.shape)})."
+            )
+        out.append(t)
+    return _prep(*out)
+
+
+def _check_p(p: int) -> int:
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2 for the native loops (got {p!r}).")
+    return int(p)
+
+
+def _check_kind(kind: str) -> int:
+    if kind not in KERNEL_KINDS:
+        raise ValueError(
+            f"kind must be one of {', '.join(map(repr, KERNEL_KINDS))} (got {kind!r})."
+        )
+    return KERNEL_KINDS[kind]
+
+
 def _ptr(t: torch.Tensor | None):
     return None if t is None else t.data_ptr()
 
 
-def _units(units) -> tuple:
+def _units(units, n: int, m: int) -> tuple:
     """``(count, rptr, cptr, ranges)`` pointers; ``units=None``: all pairs."""
     if units is None:
         return 0, None, None, None
@@ -194,6 +251,17 @@ def _units(units) -> tuple:
     for t in (rptr, cptr, rg):
         if t.dtype != torch.int64 or not t.is_contiguous():
             raise TypeError("units must be contiguous int64 tensors")
+    bad_shape = rptr.ndim != 1 or cptr.ndim != 1 or cptr.shape[0] < rptr.shape[0]
+    if bad_shape or rg.numel() % 2:
+        raise ValueError(
+            "units must be (rptr (K + 1,), cptr (K + 1,), ranges (R, 2) or (2 R,))"
+        )
+    last, n_ranges = int(cptr[rptr.shape[0] - 1]), rg.numel() // 2
+    if int(rptr[-1]) != n or last > n_ranges or (rg.numel() and int(rg.max()) > m):
+        raise ValueError(
+            f"units do not describe {n} rows and {m} columns (rptr ends at "
+            f"{int(rptr[-1])}, cptr at {last} for {n_ranges} ranges)."
+        )
     return rptr.shape[0] - 1, rptr.data_ptr(), cptr.data_ptr(), rg.data_ptr()
 
 
@@ -204,11 +272,14 @@ def lse_rows(x, yt, h, eps: float, p: int, units=None) -> torch.Tensor:
     ``rptr[u]:rptr[u+1]`` sum over the column ranges ``ranges[k, 0]:ranges[k, 1]``
     for ``k`` in ``cptr[u]:cptr[u+1]``. Default: every column.
     """
-    x, yt, h = _prep(x, yt, h)
+    p = _check_p(p)
+    x, yt, h = _checked(x, yt=(yt, (x.shape[-1], None)), h=(h, (yt.shape[-1],)))
+    pairs = _units(units, x.shape[0], yt.shape[1])
     out = torch.empty(x.shape[0], dtype=x.dtype)
     _fn("softmin", x.dtype)(
         x.shape[0], yt.shape[1], x.shape[1], _ptr(x), _ptr(yt), _ptr(h),
-        1.0 / eps, p, *_units(units), _ptr(out), torch.get_num_threads(),
+        1.0 / eps, p, *pairs,
+        _ptr(out), torch.get_num_threads(),
     )  # fmt: skip
     return out
 
@@ -220,12 +291,17 @@ def expgrad_rows(x, yt, al, be, w, eps: float, p: int, units=None):
     exponent must be <= 0 (it is clamped there: a soft-max weight). ``units``
     as in :func:`lse_rows`.
     """
-    x, yt, al, be, w = _prep(x, yt, al, be, w)
+    p = _check_p(p)
+    n, m = x.shape[0], yt.shape[-1]
+    x, yt, al, be, w = _checked(
+        x, yt=(yt, (x.shape[-1], None)), al=(al, (n,)), be=(be, (m,)), w=(w, (m,))
+    )
+    pairs = _units(units, n, m)
     G = torch.empty_like(x)
     S = torch.empty(x.shape[0], dtype=x.dtype)
     _fn("expgrad", x.dtype)(
-        x.shape[0], yt.shape[1], x.shape[1], _ptr(x), _ptr(yt), _ptr(al),
-        _ptr(be), _ptr(w), 1.0 / eps, p, *_units(units), _ptr(G), _ptr(S),
+        n, m, x.shape[1], _ptr(x), _ptr(yt), _ptr(al), _ptr(be), _ptr(w),
+        1.0 / eps, p, *pairs, _ptr(G), _ptr(S),
         torch.get_num_threads(),
     )  # fmt: skip
     return G, S
@@ -248,12 +324,15 @@ def kernel_rows(kind: str, scales, x, yt, Vt, tri: bool) -> torch.Tensor:
 
     ``tri=True`` (``yt`` the transpose of ``x``): only ``j > i``.
     """
-    x, yt, Vt = _prep(x, yt, Vt)
+    x, yt, Vt = _checked(x, yt=(yt, (x.shape[-1], None)), Vt=(Vt, (None, yt.shape[-1])))
+    if tri and yt.shape[1] != x.shape[0]:
+        raise ValueError("tri=True needs yt = x.T (got different sizes).")
     p = Vt.shape[0]
     out = torch.empty(x.shape[0], p, dtype=torch.float64)
+    code = _check_kind(kind)
     c = _consts(kind, scales, x.dtype)
     _fn("kernel", x.dtype)(
-        KERNEL_KINDS[kind], x.shape[0], yt.shape[1], x.shape[1], _ptr(x),
+        code, x.shape[0], yt.shape[1], x.shape[1], _ptr(x),
         _ptr(yt), _ptr(Vt), p, len(scales), _ptr(c), int(tri), _ptr(out),
         torch.get_num_threads(),
     )  # fmt: skip
@@ -262,7 +341,9 @@ def kernel_rows(kind: str, scales, x, yt, Vt, tri: bool) -> torch.Tensor:
 
 def lse_stored(C: torch.Tensor, h: torch.Tensor, eps: float) -> torch.Tensor:
     """``log sum_j exp(h_j - C_ij / eps)`` over a stored (n, m) matrix, shape (n,)."""
-    C, h = _prep(C, h)
+    if not isinstance(C, torch.Tensor) or C.ndim != 2:
+        raise ValueError("C must be an (n, m) tensor.")
+    C, h = _checked(C, points=False, h=(h, (C.shape[1],)))
     out = torch.empty(C.shape[0], dtype=C.dtype)
     _fn("softmin_stored", C.dtype)(
         C.shape[0], C.shape[1], _ptr(C), C.shape[1], _ptr(h), 1.0 / eps,
@@ -276,11 +357,20 @@ def kernel_grad_rows(kind: str, scales, x, yt, U, Vt) -> torch.Tensor:
 
     ``k'`` is the derivative in the squared distance; ``Vt`` is (p, m).
     """
-    x, yt, U, Vt = _prep(x, yt, U.to(x.dtype), Vt)
+    m = yt.shape[-1]
+    x, yt, U, Vt = _checked(
+        x,
+        yt=(yt, (x.shape[-1], None)),
+        U=(U.to(x.dtype), (x.shape[0], None)),
+        Vt=(Vt, (None, m)),
+    )
+    if U.shape[1] != Vt.shape[0]:
+        raise ValueError(f"U has {U.shape[1]} columns, Vt {Vt.shape[0]} rows.")
     G = torch.empty_like(x)
+    code = _check_kind(kind)
     c = _consts(kind, scales, x.dtype)
     _fn("kgrad", x.dtype)(
-        KERNEL_KINDS[kind], x.shape[0], yt.shape[1], x.shape[1], _ptr(x),
+        code, x.shape[0], yt.shape[1], x.shape[1], _ptr(x),
         _ptr(yt), _ptr(U), _ptr(Vt), Vt.shape[0], len(scales),
         _ptr(c), _ptr(G), torch.get_num_threads(),
     )  # fmt: skip
@@ -292,10 +382,11 @@ def linear_mmd_sum(kind: str, scales, x, y) -> float:
 
     Over ``l < min(n, m) // 2``, in one pass (float64 total); no autograd.
     """
-    x, y = _prep(x, y)
+    x, y = _checked(x, y=(y, (None, x.shape[-1])))
     h = min(x.shape[0], y.shape[0]) // 2
+    code = _check_kind(kind)
     c = _consts(kind, scales, x.dtype)
     return _fn("linear", x.dtype)(
-        KERNEL_KINDS[kind], h, x.shape[1], _ptr(x), _ptr(y), len(scales),
+        code, h, x.shape[1], _ptr(x), _ptr(y), len(scales),
         _ptr(c), torch.get_num_threads(),
     )  # fmt: skip

@@ -92,8 +92,8 @@ inline T sqrt_(T v) {
 // threads are OpenMP's: the library links the libgomp that torch has already
 // loaded, so these loops run on torch's own thread pool. With a separate
 // pool, torch's threads, which spin for a while after each parallel torch
-// op, took the cores from ours: a 6 ms kernel sum right after a torch op
-// took 11 ms (measured).
+// op, took the cores from ours (measured: benchmarks/README.md, "Native
+// loops: design measurements").
 template <class F>
 void parallel_units(int64_t count, int nthreads, F f) {
   if (nthreads > count) nthreads = (int)std::max<int64_t>(count, 1);
@@ -254,8 +254,8 @@ struct Row {  // a distance buffer as a tile accessor (may alias s below)
 
 // Squared distances of R rows xr[0..R-1] to the columns [j0, j0 + len) into
 // s[r * TILE + j] (any d): each y coordinate loaded serves R rows, which
-// takes the any-d loop from about 5.4 to 3.3 ns per pair at d = 64 (one
-// core, float32, measured).
+// speeds up the any-d loop at d = 64 (benchmarks/README.md, "Native loops:
+// design measurements").
 template <class T, int R>
 void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
                int64_t len, T* s) {
@@ -298,15 +298,13 @@ void dist_rows(const T* const* xr, int d, const T* yt, int64_t m, int64_t j0,
 }
 
 // From KROWS_MIN_DIM coordinates on (D = 0), the kernel sums and the
-// soft-min take rows by groups of KROWS sharing their distance passes (kernel
-// sums at d = 64: 4.7 ms against 5.6 ms for 2000 points, 0.43 s against
-// 0.59 s for 20000; at d = 16 even; at d <= 8 slower, measured).
+// soft-min take rows by groups of KROWS sharing their distance passes
+// (faster for kernel sums at d = 64, even at d = 16, slower at d <= 8:
+// benchmarks/README.md, "Native loops: design measurements").
 constexpr int KROWS = 4;
 constexpr int KROWS_MIN_DIM = 16;
 // The soft-min (and its gradient pass, which uses the same threshold) gains
-// from 9 coordinates on (float32, 4000 x 4000, 2 threads:
-// 0.48 against 0.61 ns per pair at d = 9, 0.56 against 0.64 at d = 12, 1.82
-// against 2.76 at d = 64; even at d = 8, slower at d <= 6; measured).
+// from 9 coordinates on; even at d = 8, slower at d <= 6 (same section).
 constexpr int LSE_ROWS_MIN_DIM = 9;
 
 // The group of rows g, g + 1, ... (at most KROWS, up to row `end`): their
@@ -362,8 +360,7 @@ inline T lse_value(T mx, double acc) {
 // loop: a tile of y (TILE points, d coordinates: 128 KB at d = 64 in float32)
 // is read from memory once per block and then served from cache to all of
 // the block's rows. Row by row, the whole of y streamed from memory for each
-// row (group): at m = 1e5, d = 64 (25.6 MB) the soft-min took 3.2 ns per pair
-// against 1.9 at m = 2e4 (measured).
+// row (group), which made large m slower per pair (same section).
 constexpr int64_t RBLOCK = 64;
 
 template <class T, int D, int P>
@@ -611,8 +608,8 @@ void kernel_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
       return;
     }
     // Groups of KROWS rows; tiles of y in the outer loop, as in softmin_rows
-    // (N = 1e5, d = 64: 8.5 s against 10.1 s with each group streaming all
-    // of y; at d = 3, where y stays in cache, row by row is faster).
+    // (faster at large N and d = 64; at d = 3, where y stays in cache, row by
+    // row is faster: same section).
     double acc[ROWS][8] = {};
     // tri: row i sums over j > i; the block's tiles start at i0 + 1.
     for (int64_t j0 = tri ? i0 + 1 : 0; j0 < m; j0 += TILE) {
@@ -675,7 +672,7 @@ void kernel_grad_rows(int64_t n, int64_t m, int d, const T* x, const T* yt,
 }
 
 // Dispatch on the dimension: 2 and 3 unrolled, any other d <= 64 generic
-// (fewer instantiations keep the first-use build near 20 s).
+// (fewer instantiations keep the first-use build short).
 template <class F>
 void by_dim(int d, F f) {
   switch (d) {
