@@ -20,8 +20,7 @@ Gerber and Maggioni 2017; see ``docs/references.bib``]:
    over all pairs (:mod:`otgen.ot._ctransform`) finds, for every row, the
    column minimising :math:`c_{ij} - g_j`, and for every column the row
    minimising :math:`c_{ij} - f_i` (columns in the first ``COLUMN_ROUNDS``
-   rounds only). Violating pairs join the edges, with the ``RING`` most
-   violated hull neighbours of each minimiser, at most ``MAX_ADD`` (n + m)
+   rounds only). Violating pairs join the edges, at most ``MAX_ADD`` (n + m)
    per round, most violated first; past ``BUDGET`` edges per point they are
    pruned. The loop ends when no new pair violates.
 3. **Certificate.** At the end, :math:`\max_{ij}(f_i + g_j - c_{ij})^+`
@@ -69,7 +68,6 @@ BUDGET = 8
 KEEP = 4
 MAX_ADD = 0.1  # new pairs per round, as a fraction of n + m (most violated first)
 COLUMN_ROUNDS = 3  # rounds in which columns are priced as well as rows
-RING = 2  # hull neighbours of a row's best column added per round (most violated)
 # Pairs violating the dual constraints by more than this (relative to the
 # largest cost) join the edges. It sits just above the rounding of the network
 # simplex's potentials (sums of costs along tree paths: about 1e-12 measured at
@@ -259,28 +257,20 @@ class _Level:
         """Candidate pairs and their violations :math:`f_i + g_j - c_{ij}`.
 
         Each row's most violated pair (exact over all pairs: their maximum is
-        the largest violation), with ``columns`` each column's too, and the
-        RING most violated hull neighbours of those minimisers. Returns rows,
-        cols, violations, the largest violation and how many leading entries
-        are the exact minimisers.
+        the largest violation), with ``columns`` each column's too. Returns
+        rows, cols, violations and the largest violation.
         """
         jr = self.check.argmin(self.x, self.y, g, pr)
-        o1, r1 = self.check.ring(jr)
         if columns:
             ic = self.check_t.argmin(self.y, self.x, f, pc)
-            o2, r2 = self.check_t.ring(ic)
             jc = np.arange(self.m)
         else:
-            ic = o2 = r2 = jc = np.zeros(0, dtype=np.int64)
-        rows = np.concatenate([np.arange(self.n), ic, o1, r2])
-        cols = np.concatenate([jr, jc, r1, o2])
+            ic = jc = np.zeros(0, dtype=np.int64)
+        rows = np.concatenate([np.arange(self.n), ic])
+        cols = np.concatenate([jr, jc])
         viol = f[rows] + g[cols] - pair_costs(self.x, self.y, rows, cols, self.cost)
-        exact = self.n + ic.size
-        group = np.concatenate([o1, self.n + o2])
-        keep = _top_per_group(group, -viol[exact:], RING)
-        sel = np.concatenate([np.arange(exact), exact + np.flatnonzero(keep)])
         worst = max(float(viol[: self.n].max()), 0.0)
-        return rows[sel], cols[sel], viol[sel], worst, exact
+        return rows, cols, viol, worst
 
     def prune(self, key, red, fs, ft):
         """Keep the plan's edges and the KEEP cheapest (reduced cost) per row."""
@@ -326,11 +316,8 @@ def _solve_level(
     rep_x[lx], rep_y[ly] = np.arange(n), np.arange(m)
     _, g0 = _c_transform(lvl.check, y, X, F, cost, pc_c[ly])
     j0, f0 = _c_transform(lvl.check, x, y, g0, cost, rep_y[pr_c[lx]])
-    vr, vc, _, _, first = lvl.pricing(f0, g0, j0, rep_x[pc_c[ly]])
-    # The argmins only; their hull neighbours come with the rounds.
-    key = _sorted_unique(
-        np.concatenate([rows * np.int64(m) + cols, vr[:first] * m + vc[:first]])
-    )
+    vr, vc, _, _ = lvl.pricing(f0, g0, j0, rep_x[pc_c[ly]])
+    key = _sorted_unique(np.concatenate([rows * np.int64(m) + cols, vr * m + vc]))
     # Warm starts help only from potentials complementary to a basis (those of
     # the previous round): the first solve is cold, on O(n + m) edges.
     f, g = None, None
@@ -351,7 +338,7 @@ def _solve_level(
             break
         # Columns are priced too in the first rounds, where it saves rounds;
         # later the rows alone (which certify) cost half as much.
-        vr, vc, vv, viol, _ = lvl.pricing(
+        vr, vc, vv, viol = lvl.pricing(
             f, g, *lvl.partners(fs, ft), columns=rnd <= COLUMN_ROUNDS
         )
         t3 = time.perf_counter()

@@ -57,7 +57,7 @@ _GIVEN = "given matrix C"
 _MAX_CHECK = 4_000_000  # pairs up to which the certificate is checked on the line
 # 'auto' rules, measured by benchmarks/bench_exact.py (benchmarks/README.md).
 # sqeuclidean: the multiscale solver from this many pairs (n = m = 2000 in 2-D,
-# 3000 in 3-D, where its exact c-transforms need 4-D hulls).
+# 3000 in 3-D).
 MULTISCALE_MIN_PAIRS = {2: 4_000_000, 3: 9_000_000}
 DENSE_MAX_PAIRS = 250_000_000  # dense solvers: C, POT's copy and plan (6 GB)
 # Entries above this multiple of the typical cost are solved as forbidden and

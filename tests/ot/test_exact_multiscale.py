@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import otgen
 from otgen.ot import _exact_multiscale as ms
-from otgen.ot._ctransform import BlockScan, HullWalk, choose_ctransform
+from otgen.ot._ctransform import BlockScan, TreeSearch, choose_ctransform
 from otgen.ot.costs import Cost, resolve_cost
 from tests.ot.lp_reference import transport_lp
 
@@ -127,44 +127,71 @@ def test_planted_violation_is_found():
         assert found >= 0.9 * delta
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 60),
-    m=st.integers(1, 60),
-    d=st.sampled_from([2, 3]),
-    dup=st.booleans(),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_hull_walk_is_the_exact_c_transform(n, m, d, dup, seed):
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) * 2
-    if dup:  # repeated points and a flat (degenerate) cloud
-        y[: m // 2] = y[0]
-        x[:, -1] = 0.0
-    g = rng.normal(size=m) * rng.choice([1e-3, 1.0, 30.0])
-    start = rng.integers(0, m, size=n)
-    j = HullWalk().argmin(x, y, g, start)
-    got = ((x - y[j]) ** 2).sum(1) - g[j]
-    np.testing.assert_allclose(got, brute_min(x, y, g, Cost()), rtol=1e-12, atol=1e-12)
-
-
-def test_lifting_identity_and_scan_against_brute_force():
+def test_scan_against_brute_force():
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(300, 3)), rng.normal(size=(250, 3))
     g = rng.normal(size=250) * 5
-    # ||x - y_j||^2 - g_j = ||x||^2 + H_j - 2 <x, y_j>, H_j = ||y_j||^2 - g_j
-    H = (y**2).sum(1) - g
-    lifted = (x**2).sum(1)[:, None] + H[None, :] - 2 * x @ y.T
-    np.testing.assert_allclose(
-        lifted.min(1), brute_min(x, y, g, Cost()), rtol=1e-12, atol=1e-12
-    )
     for cost in (Cost(), Cost(p=1.0), Cost(q=1.0, p=3.0)):
         j = BlockScan(cost).argmin(x, y, g, np.zeros(300, dtype=np.int64))
         got = ms.pair_costs(x, y, np.arange(300), j, cost) - g[j]
         np.testing.assert_allclose(got, brute_min(x, y, g, cost), rtol=1e-12)
-    assert isinstance(choose_ctransform(Cost(), 2), HullWalk)
-    assert isinstance(choose_ctransform(Cost(), 5), BlockScan)
-    assert isinstance(choose_ctransform(Cost(p=1.0), 2), BlockScan)
+    assert isinstance(choose_ctransform(Cost(), 2), TreeSearch)
+    assert isinstance(choose_ctransform(Cost(), 3), TreeSearch)
+    assert isinstance(choose_ctransform(Cost(p=1.0), 2), TreeSearch)
+    assert isinstance(choose_ctransform(Cost(), 9), BlockScan)
+
+
+_COSTS = [
+    Cost(),
+    Cost(p=1.0),
+    Cost(q=1.0, p=3.0),
+    Cost(q=np.inf, p=1.0),
+    Cost(q=3.0, p=1.5),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 80),
+    m=st.integers(1, 300),
+    d=st.integers(1, 5),
+    k=st.integers(0, len(_COSTS) - 1),
+    dup=st.booleans(),
+    scale=st.sampled_from([1e-3, 1.0, 30.0]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_tree_search_is_the_exact_c_transform(n, m, d, k, dup, scale, seed):
+    # Any potentials (not only smooth ones), repeated and flat clouds, every
+    # named cost: the branch and bound must return a true minimiser.
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) * 2
+    if dup:
+        y[: m // 2] = y[0]
+        y[:, -1] = 0.0
+    g = rng.normal(size=m) * scale
+    cost = _COSTS[k]
+    j = TreeSearch(cost).argmin(x, y, g, rng.integers(0, m, size=n))
+    got = ms.pair_costs(x, y, np.arange(n), j, cost) - g[j]
+    # the reference from coordinate differences too (torch's cdist rounds at
+    # 1e-12, more than the search's own error)
+    r, c = np.divmod(np.arange(n * m), m)
+    truth = (ms.pair_costs(x, y, r, c, cost) - g[c]).reshape(n, m).min(1)
+    np.testing.assert_allclose(got, truth, rtol=1e-13, atol=1e-13)
+
+
+def test_tree_search_fails_with_a_wrong_bound(monkeypatch):
+    # Planted defect: node bounds that ignore g prune the true minimiser away
+    # (the brute-force comparison above must be able to fail).
+    from otgen.ot import _kdsearch as kd
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 2)), rng.normal(size=(400, 2))
+    g = rng.normal(size=400) * 10
+    real = kd.node_max
+    monkeypatch.setattr(kd, "node_max", lambda G, *a: np.zeros_like(real(G, *a)))
+    j = TreeSearch(Cost()).argmin(x, y, g, np.zeros(200, dtype=np.int64))
+    got = ms.pair_costs(x, y, np.arange(200), j, Cost()) - g[j]
+    assert (got > brute_min(x, y, g, Cost()) + 1e-9).any()
 
 
 @pytest.mark.parametrize("s", [1e-12, 1e-6, 1e6, 1e12])
