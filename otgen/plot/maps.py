@@ -15,7 +15,37 @@ from otgen.plot.fields import extend_potential, mmd_witness
 __all__ = ["potential_map", "witness_map"]
 
 
-def _heat(ax, values, window, shape, *, cmap, norm, levels, gid, label, colorbar):
+def _heat_map(
+    x,
+    y,
+    evaluate,
+    *,
+    ax,
+    extent,
+    resolution,
+    levels,
+    cmap,
+    colorbar,
+    centred,
+    gid,
+    label,
+):
+    """``evaluate(xs, ys, grid)`` on a grid over the samples, drawn as an image.
+
+    Validates the samples, builds the grid, evaluates, then draws (contours
+    and a colour bar as asked; ``centred``: a diverging norm centred on 0).
+    Returns ``(ax, xs, ys)``.
+    """
+    xs, ys = points_2d(x, "x"), points_2d(y, "y")
+    grid, window, shape = grid_over([xs, ys], extent, resolution)
+    values = evaluate(xs, ys, grid)
+    ax = get_axes(ax)
+    norm = None
+    if centred:
+        from matplotlib.colors import TwoSlopeNorm
+
+        top = float(np.abs(values).max()) or 1.0
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top)
     Z = values.reshape(shape)
     im = ax.imshow(
         Z,
@@ -35,7 +65,7 @@ def _heat(ax, values, window, shape, *, cmap, norm, levels, gid, label, colorbar
         ax.figure.colorbar(im, ax=ax, label=label)
     ax.set_xlim(window[0], window[1])
     ax.set_ylim(window[2], window[3])
-    return ax
+    return ax, xs, ys
 
 
 def potential_map(
@@ -104,8 +134,6 @@ def potential_map(
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> from otgen import exact_ot
@@ -116,23 +144,17 @@ def potential_map(
     (20, 20)
     >>> plt.close(fig)
     """
-    xs, ys = points_2d(x, "x"), points_2d(y, "y")
-    grid, window, shape = grid_over([xs, ys], extent, resolution)
-    vals = extend_potential(xs, ys, result, grid, which=which, a=a, b=b, cost=cost)
-    ax = get_axes(ax)
     kind = "soft c-transform" if isinstance(result, SinkhornResult) else "c-transform"
-    _heat(
-        ax,
-        vals,
-        window,
-        shape,
-        cmap=cmap,
-        norm=None,
-        levels=levels,
-        gid="otgen.potential",
+    ax, xs, ys = _heat_map(
+        x,
+        y,
+        lambda xs, ys, grid: extend_potential(
+            xs, ys, result, grid, which=which, a=a, b=b, cost=cost
+        ),
+        ax=ax, extent=extent, resolution=resolution, levels=levels, cmap=cmap,
+        colorbar=colorbar, centred=False, gid="otgen.potential",
         label=f"{which} ({kind})",
-        colorbar=colorbar,
-    )
+    )  # fmt: skip
     if show_points:
         ax.scatter(*xs.T, s=12, c="C0", edgecolors="w", linewidths=0.5, label="x")
         ax.scatter(*ys.T, s=12, c="C1", edgecolors="w", linewidths=0.5, label="y")
@@ -173,12 +195,8 @@ def witness_map(
     kernel, scale
         As in :func:`otgen.mmd` (default IMQ with :math:`C = 2d`);
         ``scale="median"`` is resolved on the pooled samples.
-    ax : matplotlib Axes, optional
-        Where to draw; None: the current Axes.
-    extent : (xmin, xmax, ymin, ymax), optional
-        The window; None: the samples' bounding box, padded by 15%.
-    resolution : int, default=200
-        Grid points per side.
+    ax, extent, resolution
+        As in :func:`potential_map`.
     levels : int, default=0
         Contour lines drawn over the map.
     cmap : str, default="RdBu_r"
@@ -200,8 +218,6 @@ def witness_map(
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> x, y = np.zeros((3, 2)), np.ones((3, 2))
@@ -211,26 +227,15 @@ def witness_map(
     True
     >>> plt.close(fig)
     """
-    from matplotlib.colors import TwoSlopeNorm
-
-    xs, ys = points_2d(x, "x"), points_2d(y, "y")
-    grid, window, shape = grid_over([xs, ys], extent, resolution)
-    vals = mmd_witness(xs, ys, grid, a=a, b=b, kernel=kernel, scale=scale)
-    ax = get_axes(ax)
-    top = float(np.abs(vals).max()) or 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top)
-    _heat(
-        ax,
-        vals,
-        window,
-        shape,
-        cmap=cmap,
-        norm=norm,
-        levels=levels,
-        gid="otgen.witness",
-        label="witness $w(t)$",
-        colorbar=colorbar,
-    )
+    ax, xs, ys = _heat_map(
+        x,
+        y,
+        lambda xs, ys, grid: mmd_witness(
+            xs, ys, grid, a=a, b=b, kernel=kernel, scale=scale
+        ),
+        ax=ax, extent=extent, resolution=resolution, levels=levels, cmap=cmap,
+        colorbar=colorbar, centred=True, gid="otgen.witness", label="witness $w(t)$",
+    )  # fmt: skip
     if show_points:
         ax.scatter(*xs.T, s=10, c="k", marker="o", label="x")
         ax.scatter(*ys.T, s=14, c="k", marker="x", linewidths=0.8, label="y")

@@ -74,6 +74,19 @@ def _arrow_polygons(s: np.ndarray, e: np.ndarray, w: np.ndarray, hmin: float):
     return np.stack([s + W, base + W, base + H, e, base - H, base - W, s - W], axis=1)
 
 
+def _permutation(order: Any, k: int, name: str) -> np.ndarray | None:
+    """``order`` as int64 indices, checked to be a permutation of 0..k-1."""
+    if order is None:
+        return None
+    o = as_numpy(order, name).ravel()
+    if o.shape != (k,) or not np.array_equal(np.sort(o), np.arange(k)):
+        raise ValueError(
+            f"{name} must be a permutation of 0..{k - 1} (got shape {o.shape}); "
+            "pass e.g. np.argsort(x[:, 0])."
+        )
+    return o.astype(np.int64)
+
+
 def plan_arrows(
     x: Any,
     y: Any,
@@ -131,8 +144,6 @@ def plan_arrows(
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> from otgen import exact_ot
@@ -244,8 +255,6 @@ def plan_matrix(
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> fig, ax = plt.subplots()
@@ -265,19 +274,12 @@ def plan_matrix(
         )
     P = np.zeros(shape)
     np.add.at(P, (rows, cols), vals)
-    for order, k, name in ((row_order, n, "row_order"), (col_order, m, "col_order")):
-        if order is None:
-            continue
-        o = np.asarray(as_numpy(order, name)).ravel()
-        if o.shape != (k,) or not np.array_equal(np.sort(o), np.arange(k)):
-            raise ValueError(
-                f"{name} must be a permutation of 0..{k - 1} (got shape {o.shape}); "
-                "pass e.g. np.argsort(x[:, 0])."
-            )
-    if row_order is not None:
-        P = P[np.asarray(as_numpy(row_order, "row_order"), dtype=np.int64).ravel()]
-    if col_order is not None:
-        P = P[:, np.asarray(as_numpy(col_order, "col_order"), dtype=np.int64).ravel()]
+    rows_o = _permutation(row_order, n, "row_order")
+    cols_o = _permutation(col_order, m, "col_order")
+    if rows_o is not None:
+        P = P[rows_o]
+    if cols_o is not None:
+        P = P[:, cols_o]
     ax = get_axes(ax)
     top = float(P.max())
     norm = None
