@@ -11,6 +11,11 @@ import torch
 __all__ = ["TransportPlan", "OTResult", "SinkhornResult"]
 
 
+def _value_str(v: Any) -> str:
+    """A result's value (float or 0-d tensor, detached) for ``__repr__``."""
+    return f"{float(v.detach()) if isinstance(v, torch.Tensor) else v:.6g}"
+
+
 @dataclass(frozen=True)
 class TransportPlan:
     r"""A sparse transport plan :math:`P \in \mathbb{R}_+^{n \times m}`.
@@ -137,8 +142,7 @@ class OTResult:
     extra: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
-        v = self.value
-        vs = f"{float(v.detach()) if isinstance(v, torch.Tensor) else v:.6g}"
+        vs = _value_str(self.value)
         return (
             f"OTResult(value={vs} [{self.value_description}], solver={self.solver!r},"
             f" converged={self.converged}, duality_gap={self.duality_gap:.2e}, "
@@ -209,8 +213,7 @@ class SinkhornResult:
         return self.value
 
     def __repr__(self) -> str:
-        v = self.value
-        vs = f"{float(v.detach()) if isinstance(v, torch.Tensor) else v:.6g}"
+        vs = _value_str(self.value)
         return (
             f"SinkhornResult(value={vs} [{self.value_description}], eps={self.eps:g},"
             f" n_iter={self.n_iter}, converged={self.converged}, marginal_error="

@@ -39,6 +39,7 @@ from otgen._validation import (
     is_int,
 )
 from otgen.ot.onedim import sorted_1d, sorted_1d_value
+from otgen.ot.result import _value_str
 
 __all__ = [
     "SlicedResult",
@@ -102,10 +103,9 @@ class SlicedResult:
     value_description: str
 
     def __repr__(self) -> str:
-        v = self.value
-        vs = f"{float(v.detach()) if isinstance(v, torch.Tensor) else v:.6g}"
         return (
-            f"SlicedResult(value={vs} [{self.value_description}], std_error="
+            f"SlicedResult(value={_value_str(self.value)} "
+            f"[{self.value_description}], std_error="
             f"{self.std_error:.2g}, n_projections={self.n_projections})"
         )
 
