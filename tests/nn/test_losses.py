@@ -1,12 +1,21 @@
 """otgen.nn losses: each equals its function, gradients pass gradcheck in
 float64, a batch equals a loop, and they run under torch.compile and autocast."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from otgen import mmd, sinkhorn_divergence, sliced_wasserstein, wasserstein
+from otgen import (
+    exact_ot,
+    max_sliced_wasserstein,
+    mmd,
+    sinkhorn_divergence,
+    sliced_wasserstein,
+    wasserstein,
+)
 from otgen.nn import MMDLoss, SinkhornLoss, SlicedWassersteinLoss, WassersteinLoss
 from otgen.ot.sliced import random_projections
 
@@ -92,9 +101,13 @@ def test_sliced_loss_draws_new_reproducible_directions(rng):
     assert v1[0] != v1[1]  # a new draw at each call
     # The first call uses the directions of seed 5.
     assert_allclose(v1[0], sliced_wasserstein(x, y, seed=5).value.item(), rtol=1e-12)
-    lm = SlicedWassersteinLoss(max=True, projections=random_projections(3, 9, 1))
-    ref = [sliced_wasserstein(x, y, projections=random_projections(3, 9, 1))]
-    assert float(lm(x, y)) >= float(ref[0].value)
+    th = random_projections(3, 9, 1)
+    lm = SlicedWassersteinLoss(max=True, projections=th)
+    ref = max_sliced_wasserstein(x, y, projections=th).value
+    assert_allclose(float(lm(x, y)), float(ref), rtol=1e-12)
+    # Planted: max=True must not give the mean (a max >= mean check could not
+    # tell them apart).
+    assert float(ref) > float(sliced_wasserstein(x, y, projections=th).value) + 1e-6
 
 
 @pytest.mark.parametrize("loss", LOSSES)
@@ -161,6 +174,52 @@ def test_under_torch_compile_inductor(rng):
         v = torch.compile(step)(x, y)
         v.backward()
         assert_allclose(float(v.detach()), float(step(x, y).detach()), rtol=1e-12)
+
+
+# Each loss and the functions whose keyword options it copies (in its typed
+# signature); the first function holding an option gives its default.
+FUNCTIONS = [
+    (SinkhornLoss, [sinkhorn_divergence]),
+    (MMDLoss, [mmd]),
+    (WassersteinLoss, [wasserstein, exact_ot]),
+    (SlicedWassersteinLoss, [sliced_wasserstein]),
+]
+OWN = {"max"}  # options of a loss itself (max picks max_sliced_wasserstein)
+
+
+def _default_mismatches(cls, fns) -> dict:
+    """``{option: (loss default, function default)}`` where they differ."""
+    out = {}
+    for name, par in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or name in OWN:
+            continue
+        held = [f for f in fns if name in inspect.signature(f).parameters]
+        if not held:
+            out[name] = (par.default, "not an option of the functions")
+            continue
+        want = inspect.signature(held[0]).parameters[name].default
+        if par.default != want:
+            out[name] = (par.default, want)
+    return out
+
+
+@pytest.mark.parametrize("cls, fns", FUNCTIONS, ids=[c.__name__ for c, _ in FUNCTIONS])
+def test_loss_defaults_are_the_functions(cls, fns):
+    # The losses repeat their functions' keyword options; the copy must not drift.
+    assert _default_mismatches(cls, fns) == {}
+
+
+def test_loss_defaults_check_sees_a_drift():
+    # Planted: a function whose tol default differs, and one lacking an option.
+    def drifted(x, y, *, eps=None, cost="sqeuclidean", p=None, q=2.0, reach=None,
+                scaling=0.8, tol=1e-3, max_iter=1000, backend="auto"):  # fmt: skip
+        pass
+
+    def fewer(x, y, *, eps=None):
+        pass
+
+    assert _default_mismatches(SinkhornLoss, [drifted]) == {"tol": (None, 1e-3)}
+    assert "cost" in _default_mismatches(SinkhornLoss, [fewer])
 
 
 def test_bad_options_raise_at_call(rng):
