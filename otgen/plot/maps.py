@@ -36,6 +36,13 @@ def _heat_map(
     and a colour bar as asked; ``centred``: a diverging norm centred on 0).
     Returns ``(ax, xs, ys)``.
     """
+    if np.ndim(levels) == 0 and not (
+        isinstance(levels, (int, np.integer)) and levels >= 0
+    ):
+        raise ValueError(
+            f"levels must be an integer >= 0, the number of contour lines (got "
+            f"{levels!r}); pass e.g. levels=12, or 0 for none."
+        )
     xs, ys = points_2d(x, "x"), points_2d(y, "y")
     grid, window, shape = grid_over([xs, ys], extent, resolution)
     values = evaluate(xs, ys, grid)
@@ -129,8 +136,8 @@ def potential_map(
     Raises
     ------
     ValueError
-        If ``x`` or ``y`` is not of shape (n, 2), or see
-        :func:`extend_potential`.
+        If ``x`` or ``y`` is not of shape (n, 2), ``levels`` is not an
+        integer >= 0, or see :func:`extend_potential`.
 
     Examples
     --------
@@ -213,8 +220,8 @@ def witness_map(
     Raises
     ------
     ValueError
-        If ``x`` or ``y`` is not of shape (n, 2), or on an invalid kernel or
-        scale.
+        If ``x`` or ``y`` is not of shape (n, 2), ``levels`` is not an
+        integer >= 0, or on an invalid kernel or scale.
 
     Examples
     --------

@@ -2,6 +2,7 @@ r"""Transport plans drawn two ways: arrows between 2-D samples, and a matrix."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -80,11 +81,23 @@ def _permutation(order: Any, k: int, name: str) -> np.ndarray | None:
         return None
     o = as_numpy(order, name).ravel()
     if o.shape != (k,) or not np.array_equal(np.sort(o), np.arange(k)):
+        got = f"shape {o.shape}" if o.shape != (k,) else f"{o.tolist()}"[:80]
         raise ValueError(
-            f"{name} must be a permutation of 0..{k - 1} (got shape {o.shape}); "
+            f"{name} must be a permutation of 0..{k - 1} (got {got}); "
             "pass e.g. np.argsort(x[:, 0])."
         )
     return o.astype(np.int64)
+
+
+def _number(v: Any, name: str, example: str) -> float:
+    """``float(v)``, or an error naming the parameter."""
+    try:
+        return float(v)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{name} must be a number (got {type(v).__name__} {v!r}); pass e.g. "
+            f"{example}."
+        ) from err
 
 
 def plan_arrows(
@@ -139,8 +152,11 @@ def plan_arrows(
     ------
     ValueError
         If ``x`` or ``y`` is not of shape (n, 2), the plan's shape is not
-        (n, m), it has negative entries, or more than ``MAX_ARROWS`` = 5e4
-        entries are above the threshold.
+        (n, m), it has negative entries, more than ``MAX_ARROWS`` = 5e4
+        entries are above the threshold, ``threshold`` is not in [0, 1) or
+        ``width`` is not positive and finite.
+    TypeError
+        If ``threshold`` or ``width`` is not a number.
 
     Examples
     --------
@@ -169,7 +185,7 @@ def plan_arrows(
     c_mass = np.bincount(cols, weights=vals, minlength=shape[1])
     if threshold is None:
         threshold = ENTROPIC_THRESHOLD if entropic else 0.0
-    thr = float(threshold)
+    thr = _number(threshold, "threshold", "threshold=0.01")
     if not 0 <= thr < 1:
         raise ValueError(
             f"threshold must be in [0, 1) (got {threshold!r}); it is a fraction of "
@@ -187,9 +203,11 @@ def plan_arrows(
     ax = get_axes(ax)
     pts = np.vstack([xs, ys])
     diag = float(np.linalg.norm(pts.max(0) - pts.min(0))) or 1.0
-    wmax = 0.015 * diag if width is None else float(width)
-    if not wmax > 0:
-        raise ValueError(f"width must be positive (got {width!r}); e.g. width=0.05.")
+    wmax = 0.015 * diag if width is None else _number(width, "width", "width=0.05")
+    if not (wmax > 0 and math.isfinite(wmax)):
+        raise ValueError(
+            f"width must be positive and finite (got {width!r}); e.g. width=0.05."
+        )
     half = 0.5 * wmax * (vals / top if top > 0 else vals)
     polys = _arrow_polygons(xs[rows], ys[cols], half, 0.006 * diag)
     coll = PolyCollection(

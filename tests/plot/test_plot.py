@@ -137,6 +137,7 @@ def test_plan_arrows_default_axes():
         (dict(plan=np.ones(12)), r"matrix of shape \(n, m\)"),
         (dict(threshold=1.5), "threshold must be in"),
         (dict(width=-1.0), "width must be positive"),
+        (dict(width=np.inf), "width must be positive and finite"),
     ],
 )
 def test_plan_arrows_errors(ax, bad, match):
@@ -147,6 +148,15 @@ def test_plan_arrows_errors(ax, bad, match):
         (args if k in args else kw)[k] = v
     with pytest.raises(ValueError, match=match):
         plan_arrows(args["x"], args["y"], args["plan"], ax=ax, **kw)
+
+
+def test_plan_arrows_non_numbers_name_the_parameter(ax):
+    x, y, _, _ = clouds()
+    plan = otgen.exact_ot(x, y)
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        plan_arrows(x, y, plan, ax=ax, threshold="high")
+    with pytest.raises(TypeError, match="width must be a number"):
+        plan_arrows(x, y, plan, ax=ax, width=[0.1])
 
 
 def test_ax_must_be_axes():
@@ -185,7 +195,8 @@ def test_plan_matrix_log_blanks_the_zeros(ax):
 
 
 def test_plan_matrix_errors(ax):
-    with pytest.raises(ValueError, match="row_order must be a permutation of 0..1"):
+    msg = r"row_order must be a permutation of 0..1 \(got \[0.0, 0.0\]\)"
+    with pytest.raises(ValueError, match=msg):
         plan_matrix(np.eye(2), ax=ax, row_order=[0, 0])
     with pytest.raises(ValueError, match="col_order must be a permutation"):
         plan_matrix(np.eye(2), ax=ax, col_order=[0, 1, 2])
@@ -312,6 +323,8 @@ def test_potential_errors(ax):
         potential_map(x, y, res, resolution=1, ax=ax)
     with pytest.raises(ValueError, match="extent must be"):
         potential_map(x, y, res, extent=(1, 0, 0, 1), ax=ax)
+    with pytest.raises(ValueError, match="levels must be an integer >= 0"):
+        potential_map(x, y, res, levels=-1, ax=ax)
     with pytest.raises(ValueError, match="points must have 2 columns"):
         extend_potential(x, y, res, np.zeros((4, 3)))
 
@@ -370,3 +383,5 @@ def test_witness_errors(ax):
         witness_map(x, y, a=np.ones(3), ax=ax)
     with pytest.raises(ValueError, match="kernel must be one of"):
         witness_map(x, y, kernel="cosine", ax=ax)
+    with pytest.raises(ValueError, match="levels must be an integer >= 0"):
+        witness_map(x, y, levels=2.5, ax=ax)
