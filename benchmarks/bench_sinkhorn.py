@@ -88,12 +88,12 @@ def pot_case(x, y, eps, use_torch, backward):
         if use_torch:
             xx = x.detach().clone().requires_grad_(backward)
             M = ot.dist(xx, y)
-            a = torch.full((x.shape[0],), 1.0 / x.shape[0])
+            a = torch.full((x.shape[0],), 1.0 / x.shape[0], device=x.device)
             v = ot.sinkhorn2(a, a, M, eps, method="sinkhorn_log", numItermax=1000)
             if backward:
                 v.backward()
             return v.detach()
-        xn, yn = x.numpy().astype(np.float64), y.numpy().astype(np.float64)
+        xn, yn = x.cpu().double().numpy(), y.cpu().double().numpy()
         M = ot.dist(xn, yn)
         a = np.full(x.shape[0], 1.0 / x.shape[0])
         return ot.sinkhorn2(a, a, M, eps, method="sinkhorn_log", numItermax=1000)
@@ -143,6 +143,9 @@ def main() -> None:
         help="largest n with an exact OT reference (n = 1e4: about 1 min, 4 GB)",
     )
     ap.add_argument("--quick", action="store_true", help="n = 1000, d = 3 only")
+    ap.add_argument(
+        "--device", default="cpu", help="torch device of the clouds (cpu, cuda)"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -155,11 +158,13 @@ def main() -> None:
         for n in args.sizes:
             if d > 3 and n > 100_000:
                 continue
-            x, y = clouds(n, d)
+            x, y = clouds(n, d, device=args.device)
             ref = None
             if n <= args.exact_max:
                 ref = float(
-                    otgen.exact_ot(x.double().numpy(), y.double().numpy()).value
+                    otgen.exact_ot(
+                        x.cpu().double().numpy(), y.cpu().double().numpy()
+                    ).value
                 )
             modes = ["fwd"] if args.no_backward else args.modes
             for mode in modes:
