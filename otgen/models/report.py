@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_section",
+    "diagnosis",
     "metrics_table",
     "objective_sentence",
     "remove_temporary_files",
@@ -320,6 +321,42 @@ def _table(metrics: Mapping[str, Any], rows: tuple) -> list[str]:
     return lines
 
 
+def diagnosis(metrics: Mapping[str, Any]) -> str:
+    """How samples that fail the model check differ from the law, in words.
+
+    Empty when the check passed or was not run. Read from the mode statistics
+    where the law is a mixture: modes missed (mode collapse), mass off the
+    modes (smeared between them), unequal masses; else the z-score alone.
+
+    Examples
+    --------
+    >>> diagnosis({"check_indistinguishable": False, "check_z": 9.0,
+    ...            "modes_covered": 1, "n_modes": 8, "high_quality": 0.9,
+    ...            "max_mode_mass_error": 0.8})
+    'mode collapse: 1 of 8 modes covered'
+    >>> diagnosis({"check_indistinguishable": True})
+    ''
+    """
+    if metrics.get("check_indistinguishable", True):
+        return ""
+    k, covered = metrics.get("n_modes"), metrics.get("modes_covered")
+    hq = metrics.get("high_quality")
+    if k is not None and covered is not None and covered < k:
+        what = "mode collapse" if covered <= k // 2 else "modes dropped"
+        return f"{what}: {covered} of {k} modes covered"
+    if hq is not None and hq < 0.9:
+        return (
+            f"samples smeared between the modes: {100 * (1 - hq):.0f}% lie more "
+            "than 3 sigma from every centre"
+        )
+    err = metrics.get("max_mode_mass_error")
+    if k is not None and err is not None and err > 0.25 / k:
+        return f"unequal mode masses: one is off by {err:.3f} (target 1/{k} each)"
+    z = metrics.get("check_z")
+    size = "" if z is None else f" ({z:.1f} floor sds)"
+    return f"W2 above the floor's spread{size}"
+
+
 def check_section(metrics: Mapping[str, Any]) -> str:
     """The model check: verdict, statistic against its floor, mode statistics.
 
@@ -341,6 +378,11 @@ def check_section(metrics: Mapping[str, Any]) -> str:
         metrics["check_level"],
     )
     lines = [f"**Verdict: {metrics['check_verdict']}.**", ""]
+    why = diagnosis(metrics)
+    if why:
+        steps = metrics.get("steps")
+        at = f" after {steps} training steps" if steps else ""
+        lines += [f"**The model fails its check{at}: {why}.**", ""]
     lines += _table(metrics, _CHECK_ROWS)
     lines += [
         "",
@@ -409,7 +451,7 @@ def write_report(
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(d / "metrics.json", json.dumps(dict(metrics), indent=1) + "\n")
     lines = [f"# {title}", ""]
-    check = check_section(metrics)
+    check = check_section({"steps": settings.get("steps"), **metrics})
     if check:
         lines += ["## Model check", "", check, "", "## Other metrics", ""]
     else:

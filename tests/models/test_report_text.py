@@ -68,3 +68,63 @@ def test_wae_sentence_names_its_cost():
     assert "c = squared" in objective_sentence(build("wae_mmd", 2).config)
     bern = build("vae", 2, likelihood="bernoulli").config
     assert "Bernoulli negative log-likelihood" in objective_sentence(bern)
+
+
+def _failed(**kw):
+    base = {"check_indistinguishable": False, "check_z": 5.0, "n_modes": 8}
+    return {**base, **kw}
+
+
+def test_diagnosis_names_how_a_failed_model_differs():
+    from otgen.models.report import diagnosis
+
+    ok = {"check_indistinguishable": True, "modes_covered": 1, "n_modes": 8}
+    assert diagnosis(ok) == ""  # a pass has no diagnosis, whatever the modes
+    assert diagnosis({}) == ""  # no check run
+    collapse = _failed(modes_covered=2, high_quality=0.99, max_mode_mass_error=0.3)
+    assert diagnosis(collapse).startswith("mode collapse: 2 of 8")
+    assert diagnosis(_failed(modes_covered=7)).startswith("modes dropped: 7 of 8")
+    smeared = _failed(modes_covered=8, high_quality=0.46, max_mode_mass_error=0.0)
+    assert "smeared" in diagnosis(smeared) and "54%" in diagnosis(smeared)
+    unequal = _failed(modes_covered=8, high_quality=0.99, max_mode_mass_error=0.1)
+    assert diagnosis(unequal).startswith("unequal mode masses")
+    close = _failed(modes_covered=8, high_quality=0.99, max_mode_mass_error=0.01)
+    assert diagnosis(close) == "W2 above the floor's spread (5.0 floor sds)"
+    no_modes = {"check_indistinguishable": False, "check_z": 3.0}
+    assert diagnosis(no_modes) == "W2 above the floor's spread (3.0 floor sds)"
+
+
+def test_failed_check_is_said_in_words_with_the_budget(tmp_path):
+    metrics = {
+        "check_verdict": "NOT indistinguishable from ring8 at m = 10",
+        "check_m": 10,
+        "check_replicates": 19,
+        "check_level": 0.05,
+        **_failed(modes_covered=1, high_quality=0.9, max_mode_mass_error=0.8),
+    }
+    text = write_report(
+        tmp_path,
+        title="t",
+        metrics=metrics,
+        settings={"steps": 2000, "model": build("gan", 2).config},
+        figures={},
+        timings={},
+    ).read_text()
+    assert "**The model fails its check after 2000 training steps: mode " in text
+    passed = {**metrics, "check_indistinguishable": True}
+    text = write_report(
+        tmp_path, title="t", metrics=passed, settings={}, figures={}, timings={}
+    ).read_text()
+    assert "fails its check" not in text
+
+
+def test_compare_verdicts_say_which_models_fail():
+    from otgen.models.compare import _verdicts
+
+    good = {"check_indistinguishable": True}
+    bad = _failed(modes_covered=1)
+    lines = _verdicts({"wae-mmd": [good, good], "gan": [good, bad]}, 2000)
+    assert lines[2] == "- wae-mmd: passes the check on all 2 seeds at 2000 steps"
+    assert lines[3].startswith("- gan: **fails** the check on 1 of 2 seeds at 2000")
+    assert "mode collapse: 1 of 8" in lines[3]
+    assert _verdicts({"x": [{"w2_generated": 1.0}]}, 10) == []  # no law: no check
