@@ -325,8 +325,10 @@ def diagnosis(metrics: Mapping[str, Any]) -> str:
     """How samples that fail the model check differ from the law, in words.
 
     Empty when the check passed or was not run. Read from the mode statistics
-    where the law is a mixture: modes missed (mode collapse), mass off the
-    modes (smeared between them), unequal masses; else the z-score alone.
+    where the law is a mixture: most samples off the modes (more than
+    3 sigma from every centre), modes missed (mode collapse when
+    half or more), some mass between the modes (smeared), unequal masses;
+    else the z-score alone.
 
     Examples
     --------
@@ -341,14 +343,15 @@ def diagnosis(metrics: Mapping[str, Any]) -> str:
         return ""
     k, covered = metrics.get("n_modes"), metrics.get("modes_covered")
     hq = metrics.get("high_quality")
+    off = "" if hq is None else f"{100 * (1 - hq):.0f}% lie more than 3 sigma from"
+    if hq is not None and hq < 0.5:
+        of = "" if covered is None else f"; {covered} of {k} modes covered"
+        return f"most samples off the modes: {off} every centre{of}"
     if k is not None and covered is not None and covered < k:
         what = "mode collapse" if covered <= k // 2 else "modes dropped"
         return f"{what}: {covered} of {k} modes covered"
     if hq is not None and hq < 0.9:
-        return (
-            f"samples smeared between the modes: {100 * (1 - hq):.0f}% lie more "
-            "than 3 sigma from every centre"
-        )
+        return f"samples smeared between the modes: {off} every centre"
     err = metrics.get("max_mode_mass_error")
     if k is not None and err is not None and err > 0.25 / k:
         return f"unequal mode masses: one is off by {err:.3f} (target 1/{k} each)"

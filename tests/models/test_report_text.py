@@ -81,11 +81,16 @@ def test_diagnosis_names_how_a_failed_model_differs():
     ok = {"check_indistinguishable": True, "modes_covered": 1, "n_modes": 8}
     assert diagnosis(ok) == ""  # a pass has no diagnosis, whatever the modes
     assert diagnosis({}) == ""  # no check run
+    lost = _failed(modes_covered=3, high_quality=0.07, max_mode_mass_error=0.1)
+    assert diagnosis(lost) == (
+        "most samples off the modes: 93% lie more than 3 sigma from every "
+        "centre; 3 of 8 modes covered"
+    )
     collapse = _failed(modes_covered=2, high_quality=0.99, max_mode_mass_error=0.3)
     assert diagnosis(collapse).startswith("mode collapse: 2 of 8")
     assert diagnosis(_failed(modes_covered=7)).startswith("modes dropped: 7 of 8")
-    smeared = _failed(modes_covered=8, high_quality=0.46, max_mode_mass_error=0.0)
-    assert "smeared" in diagnosis(smeared) and "54%" in diagnosis(smeared)
+    smeared = _failed(modes_covered=8, high_quality=0.64, max_mode_mass_error=0.0)
+    assert "smeared" in diagnosis(smeared) and "36%" in diagnosis(smeared)
     unequal = _failed(modes_covered=8, high_quality=0.99, max_mode_mass_error=0.1)
     assert diagnosis(unequal).startswith("unequal mode masses")
     close = _failed(modes_covered=8, high_quality=0.99, max_mode_mass_error=0.01)
