@@ -310,6 +310,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mean_run(runs: list[dict]) -> dict:
+    """The failing runs' check and mode statistics, averaged (for the words)."""
+    out: dict = {"check_indistinguishable": False}
+    for key in ("check_z", "modes_covered", "high_quality", "max_mode_mass_error"):
+        vals = [r[key] for r in runs if r.get(key) is not None]
+        if vals:
+            out[key] = float(np.mean(vals))
+    if "modes_covered" in out:
+        v = out["modes_covered"]
+        out["modes_covered"] = int(v) if v == int(v) else round(v, 1)
+        out["n_modes"] = runs[0].get("n_modes")
+    return out
+
+
 def _verdicts(results: dict[str, list[dict]], steps: int) -> list[str]:
     """One line per model: on how many seeds it passes its check, and why not.
 
@@ -334,10 +348,11 @@ def _verdicts(results: dict[str, list[dict]], steps: int) -> list[str]:
                 f"- {model}: passes the check on all {len(ok)} seeds at {steps} steps"
             )
             continue
-        why = "; ".join(dict.fromkeys(diagnosis(r) for r in bad))
+        why = diagnosis(_mean_run(bad))
+        mean = " on average" if len(bad) > 1 else ""
         lines.append(
             f"- {model}: **fails** the check on {len(bad)} of {len(ok)} seeds at "
-            f"{steps} steps ({why})"
+            f"{steps} steps ({why}{mean})"
         )
     if not lines:
         return []
