@@ -41,8 +41,9 @@ def main() -> None:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     print(f"# commit {commit}, load {' '.join(load)}, {time.strftime('%F %T')}")
-    print("| preset | toy | check | z | W2 / floor | modes | max mass err | s train | s total |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    cols = "preset toy check z W2/floor modes max-mass-err s-train s-total".split()
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
     root = Path(tempfile.mkdtemp(prefix="otgen-presets-"))
     for toy in args.toys.split(","):
         for preset in args.presets.split(","):
@@ -59,7 +60,8 @@ def main() -> None:
             total = time.perf_counter() - t0
             mpath = out / "metrics.json"
             if code != 0 or not mpath.is_file():
-                print(f"| {preset} | {toy} | FAILED (exit {code}) | | | | | | {total:.0f} |")
+                fail = f"FAILED (exit {code})"
+                print(f"| {preset} | {toy} | {fail} | | | | | | {total:.0f} |")
                 continue
             m = json.loads(mpath.read_text())
             rep = (out / "report.md").read_text()
