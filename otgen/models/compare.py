@@ -41,10 +41,10 @@ DEFAULT_MODELS = "wae-mmd,wae-gan,vae,avb,gan,wgan-gp"
 DEFAULT_SEEDS = 3
 # Budget of the default run, chosen so that it finishes in under 3 minutes on
 # the shared 2-core development machine (timings in benchmarks/README.md):
-# 1000 steps per run (a fifth to half of what the toys need for a passing
-# WAE-MMD, see docs/guide/training.rst: at this budget most presets fail the
-# check, and the report says so), and a model check at m = 5000 with one
-# floor shared by every run. ``otgen train`` checks at m = 10000.
+# 1000 steps per run (a quarter or less of the 4000-6000 at which WAE-MMD
+# passed on some seeds of ring8, docs/guide/training.rst: at this budget most
+# presets fail the check, and the report says so), and a model check at
+# m = 5000 with one floor shared by every run (``otgen train``: m = 10000).
 DEFAULT_STEPS = 1000
 CHECK_M = 5000
 BATCH_SIZE = 128
