@@ -204,11 +204,11 @@ _WAE = {
     "Prop. P1), not W_2 itself; W2 above is computed exactly between samples.",
 }
 _ADV = {
-    "latent_penalty": ("encoder's adversarial loss", "-log D(z~) on held-out codes"),
+    "latent_penalty": ("encoder's adversarial loss", "its GAN loss on held-out codes"),
     "relaxed_cost": ("training objective", "rec + lam * adversarial loss"),
-    "sentence": "The training loss is the squared reconstruction cost plus "
-    "lambda times the encoder's adversarial (latent GAN) loss -log D(z~), which "
-    "is not a divergence value: the loss is not the relaxed transport cost of a "
+    "sentence": "The training loss is the reconstruction cost (c = {cost}) plus "
+    "lambda times the encoder's adversarial (latent GAN) loss, which is not a "
+    "divergence value: the loss is not the relaxed transport cost of a "
     "divergence penalty; W2 above is computed exactly between samples.",
 }
 _ELBO = {
