@@ -317,7 +317,8 @@ def wae_mmd(
     encoder_noise : float, default=0
         Std of Gaussian noise added to the encoder input (WAE heuristic).
     lr, betas : float, (float, float)
-        Adam settings.
+        Adam settings; default (1e-3, (0.5, 0.999)) and :math:`\lambda = 10`
+        are the WAE paper's MNIST settings (``tolstikhin2018wae``).
     seed : int, default=0
         Seed of the weight initialisation.
 
@@ -404,7 +405,8 @@ def wae_gan(
     gradient_penalty : float, default=0
         Weight of a gradient penalty on the critic logit.
     critic_lr : float, default=5e-4
-        Adam learning rate of the critic.
+        Adam learning rate of the critic (the WAE paper's adversary: 5e-4,
+        :math:`\beta_1 = 0.5`; the encoder/decoder 1e-3).
     lr, betas, seed
         As in :func:`wae_mmd`.
 
@@ -550,7 +552,9 @@ def vae(
     learn_sigma : bool, default=False
         Learn :math:`\sigma` (its optimum is the MSE over :math:`d`).
     lr, betas : float, (float, float), default=1e-3, (0.9, 0.999)
-        Adam settings.
+        Adam settings: Adam's own defaults (the VAE paper used Adagrad);
+        ``decoder_sigma`` is not from the paper, which learns the variance
+        (``learn_sigma=True``).
 
     References
     ----------
@@ -629,7 +633,10 @@ def wgan_gp(
     r"""WGAN-GP (Gulrajani et al. 2017).
 
     Generator :math:`G` and data-space critic, :math:`\lambda_{GP}
-    = 10`, 5 critic updates per step, Adam(1e-4, (0, 0.9)).
+    = 10`, 5 critic updates per step, Adam(1e-4, (0, 0.9)): Algorithm 1 of
+    the paper (``gulrajani2017wgangp``). Its toy experiments train 100000
+    generator steps with 512-wide layers; the default ``otgen train`` budget
+    is 2000, at which it fails the model check on ring8 (the report says so).
 
     References
     ----------
@@ -909,7 +916,10 @@ def gan(
     Critic :math:`D = \sigma(V)` ascends :math:`\mathbb{E}\log D(X) +
     \mathbb{E}\log(1 - D(G(Z)))`; the generator descends
     :math:`-\mathbb{E}\log D(G(Z))` (``"non_saturating"``) or
-    :math:`\mathbb{E}\log(1 - D(G(Z)))` (``"minimax"``).
+    :math:`\mathbb{E}\log(1 - D(G(Z)))` (``"minimax"``). Adam(2e-4, (0.5,
+    0.999)) is the DCGAN setting (``radford2016dcgan``). On the ring of eight
+    Gaussians a GAN is known to collapse onto few modes (``metz2017unrolled``,
+    unrolled GANs); the report's model check says so.
 
     References
     ----------

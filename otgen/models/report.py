@@ -24,7 +24,9 @@ __all__ = [
     "atomic_write_text",
     "check_section",
     "image_section",
+    "diagnosis",
     "metrics_table",
+    "objective_sentence",
     "remove_temporary_files",
     "write_report",
 ]
@@ -189,6 +191,107 @@ _ROWS = (
 )
 
 
+# What each preset's training loss is, in words: labels and meanings of the
+# loss rows, and the sentence on the loss. The sentence on the relaxed
+# transport cost (PAPER.md Prop. P1) is only for WAEs whose latent penalty
+# estimates a divergence.
+_WAE = {
+    "relaxed_cost": (
+        "relaxed cost",
+        "recon_scale*rec + lam*D_Z; its inf over encoders is <= W_c",
+    ),
+    "sentence": "The training loss estimates the penalised (relaxed) transport "
+    "cost D_POT(lambda) with cost c = {cost}, a lower bound on W_c (PAPER.md "
+    "Prop. P1), not W_2 itself; W2 above is computed exactly between samples.",
+}
+_ADV = {
+    "latent_penalty": ("encoder's adversarial loss", "its GAN loss on held-out codes"),
+    "relaxed_cost": ("training objective", "rec + lam * adversarial loss"),
+    "sentence": "The training loss is the reconstruction cost (c = {cost}) plus "
+    "lambda times the encoder's adversarial (latent GAN) loss, which is not a "
+    "divergence value: the loss is not the relaxed transport cost of a "
+    "divergence penalty; W2 above is computed exactly between samples.",
+}
+_ELBO = {
+    "reconstruction": (
+        "held-out negative log-likelihood",
+        "-log p_G(x|z~), nats per point ({likelihood})",
+    ),
+    "latent_penalty": ("KL term", "{kl}"),
+    "relaxed_cost": ("negative ELBO", "NLL + beta * KL term, nats per point"),
+    "sentence": "The training loss is the negative ELBO, the {likelihood} "
+    "negative log-likelihood plus beta times {kl}, in nats per point: not a "
+    "transport cost (with a fixed sigma, 2 sigma^2 times it is POT-like, "
+    "PAPER.md Prop. V1); W2 above is computed exactly between samples.",
+}
+_GAN = {
+    "sentence": "The training losses are those of the critic and the generator "
+    "of the {what}: not a transport cost; W2 above is computed exactly between "
+    "samples.",
+}
+_OBJECTIVES = {
+    "wae_mmd": _WAE,
+    "wae_sinkhorn": _WAE,
+    "wae_exact": _WAE,
+    "wae_gan": _ADV,
+    "aae": _ADV,
+    "vae": _ELBO,
+    "beta_vae": _ELBO,
+    "avb": _ELBO,
+    "gan": _GAN,
+    "fgan": _GAN,
+    "wgan_gp": _GAN,
+}
+
+
+def _objective(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The preset's loss rows and sentence, in words (None: not a preset)."""
+    if not isinstance(config, Mapping):
+        return None
+    preset = config.get("preset")
+    if preset not in _OBJECTIVES:
+        return None
+    opts = config.get("options") or {}
+    gaussian = opts.get("likelihood", "gaussian") == "gaussian"
+    words = {
+        "cost": opts.get("cost", "squared"),
+        "likelihood": "Gaussian" if gaussian else "Bernoulli",
+        "kl": "the discriminator's estimate of KL(Q(Z|x) || P_Z)"
+        if preset == "avb"
+        else "KL(Q(Z|x) || P_Z) per point",
+        "what": {
+            "gan": "GAN (the critic's optimal value is 2 JS - log 4)",
+            "fgan": f"f-GAN (a variational bound on the {opts.get('f', 'js')} "
+            "f-divergence)",
+            "wgan_gp": "WGAN-GP (the critic's gap E V(X) - E V(G(Z)) estimates "
+            "W_1, not W_2, only as far as the critic is optimal and 1-Lipschitz)",
+        }.get(preset, ""),
+    }
+
+    def fill(v: Any) -> Any:
+        return v.format(**words) if isinstance(v, str) else tuple(map(fill, v))
+
+    return {k: fill(v) for k, v in _OBJECTIVES[preset].items()}
+
+
+def objective_sentence(config: Mapping[str, Any] | None) -> str:
+    """What the training loss of the model built from ``config`` estimates.
+
+    The sentence on the relaxed transport cost (a lower bound on W_c, PAPER.md
+    Prop. P1) is for WAEs with a divergence penalty only; a VAE's loss is a
+    negative ELBO, a GAN's is its own. Empty for a model that is not a preset.
+
+    Examples
+    --------
+    >>> objective_sentence({"preset": "vae", "options": {}})[:38]
+    'The training loss is the negative ELBO'
+    >>> "relaxed" in objective_sentence({"preset": "gan", "options": {}})
+    False
+    """
+    obj = _objective(config)
+    return "" if obj is None else obj["sentence"]
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "n/a"
@@ -219,6 +322,45 @@ def _table(metrics: Mapping[str, Any], rows: tuple) -> list[str]:
     return lines
 
 
+def diagnosis(metrics: Mapping[str, Any]) -> str:
+    """How samples that fail the model check differ from the law, in words.
+
+    Empty when the check passed or was not run. Read from the mode statistics
+    where the law is a mixture: most samples off the modes (more than
+    3 sigma from every centre), modes missed (mode collapse when
+    half or more), some mass between the modes (smeared), unequal masses;
+    else the z-score alone.
+
+    Examples
+    --------
+    >>> diagnosis({"check_indistinguishable": False, "check_z": 9.0,
+    ...            "modes_covered": 1, "n_modes": 8, "high_quality": 0.9,
+    ...            "max_mode_mass_error": 0.8})
+    'mode collapse: 1 of 8 modes covered'
+    >>> diagnosis({"check_indistinguishable": True})
+    ''
+    """
+    if metrics.get("check_indistinguishable", True):
+        return ""
+    k, covered = metrics.get("n_modes"), metrics.get("modes_covered")
+    hq = metrics.get("high_quality")
+    off = "" if hq is None else f"{100 * (1 - hq):.0f}% lie more than 3 sigma from"
+    if hq is not None and hq < 0.5:
+        of = "" if covered is None else f"; {covered} of {k} modes covered"
+        return f"most samples off the modes: {off} every centre{of}"
+    if k is not None and covered is not None and covered < k:
+        what = "mode collapse" if covered <= k // 2 else "modes dropped"
+        return f"{what}: {covered} of {k} modes covered"
+    if hq is not None and hq < 0.9:
+        return f"samples smeared between the modes: {off} every centre"
+    err = metrics.get("max_mode_mass_error")
+    if k is not None and err is not None and err > 0.25 / k:
+        return f"unequal mode masses: one is off by {err:.3f} (target 1/{k} each)"
+    z = metrics.get("check_z")
+    size = "" if z is None else f" ({z:.1f} floor sds)"
+    return f"W2 above the floor's spread{size}"
+
+
 def check_section(metrics: Mapping[str, Any]) -> str:
     """The model check: verdict, statistic against its floor, mode statistics.
 
@@ -240,6 +382,11 @@ def check_section(metrics: Mapping[str, Any]) -> str:
         metrics["check_level"],
     )
     lines = [f"**Verdict: {metrics['check_verdict']}.**", ""]
+    why = diagnosis(metrics)
+    if why:
+        steps = metrics.get("steps")
+        at = f" after {steps} training steps" if steps else ""
+        lines += [f"**The model fails its check{at}: {why}.**", ""]
     lines += _table(metrics, _CHECK_ROWS)
     lines += [
         "",
@@ -287,11 +434,15 @@ def image_section(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def metrics_table(metrics: Mapping[str, Any]) -> str:
+def metrics_table(
+    metrics: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> str:
     """The metrics as a markdown table (rows present in ``metrics`` only).
 
     With a model check (``check_verdict`` in ``metrics``), its rows are left
-    to :func:`check_section`.
+    to :func:`check_section`. ``config`` (``model.config``) names the rows of
+    the loss by what they are for that preset: a VAE's reconstruction is a
+    negative log-likelihood and its objective a negative ELBO, not a cost.
 
     Examples
     --------
@@ -303,6 +454,8 @@ def metrics_table(metrics: Mapping[str, Any]) -> str:
         lead = {k for k, _, _ in _CHECK_ROWS} | {"w2_ratio"}
         rows = tuple(row for row in _ROWS if row[0] not in lead)
         metrics = {k: v for k, v in metrics.items() if k != "mode_mass"}
+    obj = _objective(config) or {}
+    rows = tuple((k, *obj.get(k, (label, meaning))) for k, label, meaning in rows)
     return "\n".join(_table(metrics, rows))
 
 
@@ -326,7 +479,7 @@ def write_report(
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(d / "metrics.json", json.dumps(dict(metrics), indent=1) + "\n")
     lines = [f"# {title}", ""]
-    check = check_section(metrics)
+    check = check_section({"steps": settings.get("steps"), **metrics})
     if check:
         lines += ["## Model check", "", check, "", "## Other metrics", ""]
     else:
@@ -341,15 +494,11 @@ def write_report(
         ]
     if "frechet" in metrics:
         lines += ["## Images", "", image_section(metrics), ""]
-    lines += [metrics_table(metrics), ""]
-    lines += [
-        "The training loss estimates the penalised (relaxed) transport cost, a lower "
-        "bound on W_c (PAPER.md Prop. P1), not W_2 itself; W2 above is computed "
-        "exactly between samples.",
-        "",
-        "## Time",
-        "",
-    ]
+    config = settings.get("model")
+    lines += [metrics_table(metrics, config), ""]
+    sentence = objective_sentence(config)
+    lines += [sentence, ""] if sentence else []
+    lines += ["## Time", ""]
     lines += [f"- {k}: {v:.1f} s" for k, v in timings.items()]
     lines += [
         "",

@@ -100,3 +100,11 @@ def test_default_models_train_under_the_default_budget(tmp_path):
     runs = json.loads((tmp_path / "d" / "metrics.json").read_text())
     assert set(runs) == {"wae-mmd", "wae-gan", "vae", "avb", "gan", "wgan-gp"}
     assert all("failed" not in r for rs in runs.values() for r in rs)
+    report = (tmp_path / "d" / "report.md").read_text()
+    assert "Each model was trained for 1000 steps" in report
+    assert all(r["check_m"] == 5000 for rs in runs.values() for r in rs)
+    # every model that fails its check on a seed is named in the verdicts
+    for model, rs in runs.items():
+        bad = sum(not r["check_indistinguishable"] for r in rs)
+        if bad:
+            assert f"- {model}: **fails** the check on {bad} of 3 seeds" in report
