@@ -3,7 +3,7 @@ r"""Layer 2 of otgen: penalised-OT generative models (imports otgen.ot only).
 The objective :math:`L(Q, G) = s\,\mathbb{E}\,c(X, G(\tilde Z)) + \lambda
 D_Z(Q_Z, P_Z)` built from interchangeable pieces (:mod:`~otgen.models.costs`,
 :mod:`~otgen.models.nets`, :mod:`~otgen.models.priors`,
-:mod:`~otgen.models.penalties`), the presets of PAPER.md
+:mod:`~otgen.models.penalties`), the presets of docs/paper.md
 (:mod:`~otgen.models.presets`), one :class:`~otgen.models.train.Trainer`,
 toy data (:mod:`~otgen.models.data`), metrics, plots and the ``otgen train``
 command.

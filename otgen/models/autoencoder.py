@@ -6,7 +6,7 @@ r"""The penalised-OT auto-encoder: one objective for WAE, AAE and VAE.
 
 with reconstruction scale :math:`s` (``recon_scale``, stored next to
 :math:`\lambda`), cost :math:`c` from :mod:`otgen.models.costs` and a latent
-penalty from :mod:`otgen.models.penalties` (PAPER.md section 2, "POT / WAE
+penalty from :mod:`otgen.models.penalties` (docs/paper.md section 2, "POT / WAE
 objective"). For a deterministic decoder and squared cost the value estimates
 the relaxed cost :math:`D_{POT}(\lambda) \le W_2^2` (Prop. P1), not :math:`W_2`.
 """
@@ -46,7 +46,7 @@ class PenalisedAutoEncoder(GenerativeModel):
         Penalty weight :math:`\lambda \ge 0` (the nominal value; a trainer
         schedule may vary it).
     recon_scale : float, default=1
-        :math:`s` multiplying the cost (0.05 in the WAE code, PAPER.md 6.3).
+        :math:`s` multiplying the cost (0.05 in the WAE code, docs/paper.md 6.3).
     lr, betas : float, (float, float)
         Adam settings of the encoder/decoder group.
     """

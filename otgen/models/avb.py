@@ -1,4 +1,4 @@
-r"""Adversarial variational Bayes (Mescheder et al. 2017; PAPER.md Prop. V3).
+r"""Adversarial variational Bayes (Mescheder et al. 2017; docs/paper.md Prop. V3).
 
 The VAE objective with an *implicit* encoder :math:`\tilde z = E(x,
 \varepsilon)`, whose density :math:`q(z|x)` is unknown, so the per-sample KL
@@ -76,7 +76,7 @@ class AVBPenalty(LatentPenalty):
     The discriminator :math:`T(x, z)` (an MLP on the concatenation of the
     flattened :math:`x` and :math:`z`) minimises
     :meth:`critic_loss`, the logistic loss whose optimum is
-    :math:`\log q(z|x) - \log p_Z(z)` (PAPER.md Prop. V3). Like the VAE's KL it
+    :math:`\log q(z|x) - \log p_Z(z)` (docs/paper.md Prop. V3). Like the VAE's KL it
     is a per-sample penalty, not a divergence between :math:`Q_Z` and
     :math:`P_Z` (:attr:`is_divergence` is False).
 

@@ -67,7 +67,7 @@ DEFAULT_STEPS = 2000
 CHECKPOINT_EVERY = 500
 # Toy recipe of ``otgen train`` for WAE-MMD (overridden by --config): a random
 # (implicit) encoder, since near-atomic data needs one to fill a continuous
-# prior (PAPER.md Prop. A1), and IMQ scales finer than C to see the gaps
+# prior (docs/paper.md Prop. A1), and IMQ scales finer than C to see the gaps
 # between the codes of different modes. The preset itself keeps the paper's
 # defaults (deterministic encoder, scales=(1,)).
 TOY_RECIPES = {

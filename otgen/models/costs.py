@@ -13,7 +13,7 @@ name                per-sample cost (sum over the :math:`d` coordinates)
 ==================  ==========================================================
 
 The objective uses ``recon_scale * c``; the scale is stored next to
-:math:`\lambda` because :math:`\lambda` means nothing without it (PAPER.md
+:math:`\lambda` because :math:`\lambda` means nothing without it (docs/paper.md
 section 6.3: the WAE code uses ``0.05 * squared``).
 """
 

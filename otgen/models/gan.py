@@ -1,4 +1,4 @@
-r"""GAN and f-GAN: a generator and a data-space critic (PAPER.md section 3).
+r"""GAN and f-GAN: a generator and a data-space critic (docs/paper.md section 3).
 
 f-GAN (Nowozin et al. 2016) maximises over critics :math:`V: X \to \mathbb{R}`
 the variational lower bound

@@ -117,7 +117,7 @@ class DeterministicEncoder(nn.Module):
         Maps (n, ...) data to (n, d_z) codes.
     input_noise : float, default=0
         Std of Gaussian noise added to the input in training mode (the WAE
-        heuristic uses 0.01; PAPER.md 6.9).
+        heuristic uses 0.01; docs/paper.md 6.9).
     """
 
     kind = "deterministic"

@@ -10,7 +10,7 @@ class                       :math:`D_Z` (estimate on the two batches)
 ==========================  ===================================================
 :class:`MMDPenalty`         :math:`\widehat{\mathrm{MMD}}{}^2_k` (or MMD) via
                             :func:`otgen.ot.mmd.mmd`; IMQ, :math:`C` from the
-                            prior (PAPER.md Algorithm 2)
+                            prior (docs/paper.md Algorithm 2)
 :class:`AdversarialPenalty` latent GAN (Algorithm 1): a critic with its own
                             optimiser settings; non-saturating or minimax
 :class:`SinkhornPenalty`    debiased Sinkhorn divergence
@@ -77,11 +77,11 @@ class MMDPenalty(LatentPenalty):
     scales : sequence of float, default=(1.0,)
         Multiples of the base scale; several sum the MMD² estimates
         (``(0.1, 0.2, 0.5, 1, 2, 5, 10)`` is the released WAE code). The base is
-        the prior's :math:`C = \mathbb{E}\|Z - Z'\|^2` for IMQ (PAPER.md), and
+        the prior's :math:`C = \mathbb{E}\|Z - Z'\|^2` for IMQ (docs/paper.md), and
         :math:`\sqrt{C}` (a length) for the other kernels.
     estimator : {"all_pairs", "off_diagonal", "unbiased", "biased"}
         ``"all_pairs"`` (WAE final version, default) or ``"off_diagonal"``
-        (ICLR submission); PAPER.md 6.2.
+        (ICLR submission); docs/paper.md 6.2.
     penalty : {"mmd2", "mmd"}, default="mmd2"
         Penalise :math:`\mathrm{MMD}^2` (Algorithm 2) or its root.
     """
@@ -175,7 +175,7 @@ class AdversarialPenalty(LatentPenalty):
 
     The critic :math:`D_\gamma = \sigma(T_\gamma)` ascends
     :math:`s \cdot \frac1n\sum_i [\log D(z_i) + \log(1 - D(\tilde z_i))]`
-    (PAPER.md Algorithm 1; :math:`s = \lambda` for ``critic_scale="lambda"``,
+    (docs/paper.md Algorithm 1; :math:`s = \lambda` for ``critic_scale="lambda"``,
     1 for AAE). The encoder/decoder penalty is
 
     - ``"non_saturating"`` (Algorithm 1): :math:`-\frac1n\sum_i \log D(\tilde z_i)`;
@@ -191,9 +191,9 @@ class AdversarialPenalty(LatentPenalty):
     hidden : sequence of int, default=(128, 128, 128)
         Hidden widths of the default critic (the paper's is 4 x 512).
     generator_loss : {"non_saturating", "minimax"}
-        See above (PAPER.md 6.6).
+        See above (docs/paper.md 6.6).
     prior_trick : bool, default=False
-        Add the full :math:`\log p_Z(z)` to the critic logit (PAPER.md 6.10).
+        Add the full :math:`\log p_Z(z)` to the critic logit (docs/paper.md 6.10).
     gradient_penalty : float, default=0
         Weight of :func:`gradient_penalty` on the critic logit.
     critic_scale : {"lambda", "one"}, default="lambda"
@@ -353,7 +353,7 @@ class ExactOTPenalty(LatentPenalty):
     Between the batch codes and the prior batch (:func:`otgen.wasserstein`,
     differentiable).
 
-    ``p = 1`` is the exact penalty of PAPER.md Prop. P6. Returns :math:`W_p`
+    ``p = 1`` is the exact penalty of docs/paper.md Prop. P6. Returns :math:`W_p`
     (the p-th root), or :math:`W_p^p` with ``power=True``.
     """
 
@@ -447,7 +447,7 @@ class KLPenalty(LatentPenalty):
 
     Not a divergence between :math:`Q_Z` and :math:`P_Z`:
     :math:`\mathbb{E}_x \mathrm{KL}(Q(Z|x)\|P_Z) = I_Q(X; Z) + \mathrm{KL}(Q_Z\|P_Z)`
-    (PAPER.md Prop. V2); :attr:`is_divergence` is False. Needs a
+    (docs/paper.md Prop. V2); :attr:`is_divergence` is False. Needs a
     :class:`~otgen.models.nets.GaussianEncoder` and a Gaussian prior.
     """
 

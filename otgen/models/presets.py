@@ -1,4 +1,4 @@
-r"""Presets: the models of PAPER.md built from interchangeable pieces.
+r"""Presets: the models of docs/paper.md built from interchangeable pieces.
 
 ================  ============================================================
 preset            pieces
@@ -272,7 +272,7 @@ def wae_mmd(
     betas: Sequence[float] = (0.5, 0.999),
     seed: int = 0,
 ) -> PenalisedAutoEncoder:
-    r"""WAE-MMD (PAPER.md Algorithm 2).
+    r"""WAE-MMD (docs/paper.md Algorithm 2).
 
     Squared cost plus :math:`\lambda` MMD² with the IMQ kernel,
     :math:`C = 2 d_z \sigma_z^2`: on a batch :math:`x` of shape (n, d_x), codes
@@ -300,7 +300,7 @@ def wae_mmd(
         Channels of the first convolutional level (doubling at each level).
     lam : float, default=10
         Penalty weight :math:`\lambda`; meaningful only with ``recon_scale``
-        (PAPER.md 6.3).
+        (docs/paper.md 6.3).
     recon_scale : float, default=1
         Scale :math:`s` of the reconstruction cost (0.05 in the WAE code).
     kernel, scales, estimator, penalty
@@ -386,7 +386,7 @@ def wae_gan(
     betas: Sequence[float] = (0.5, 0.999),
     seed: int = 0,
 ) -> PenalisedAutoEncoder:
-    r"""WAE-GAN (PAPER.md Algorithm 1).
+    r"""WAE-GAN (docs/paper.md Algorithm 1).
 
     Latent critic trained on :math:`\lambda \cdot` the GAN objective;
     non-saturating encoder loss.
@@ -399,9 +399,9 @@ def wae_gan(
     critic_hidden : sequence of int, default=(128, 128, 128)
         Hidden widths of the latent critic (the paper's is 4 x 512).
     generator_loss : {"non_saturating", "minimax"}, default="non_saturating"
-        Encoder loss of Algorithm 1 (PAPER.md 6.6).
+        Encoder loss of Algorithm 1 (docs/paper.md 6.6).
     prior_trick : bool, default=False
-        Add :math:`\log p_Z(z)` to the critic logit (PAPER.md 6.10).
+        Add :math:`\log p_Z(z)` to the critic logit (docs/paper.md 6.10).
     gradient_penalty : float, default=0
         Weight of a gradient penalty on the critic logit.
     critic_lr : float, default=5e-4
@@ -473,7 +473,7 @@ def aae(
     latent GAN whose critic loss is not scaled.
 
     Its encoder/decoder loss equals WAE-GAN's with squared cost and the same
-    :math:`\lambda` (PAPER.md Prop. AAE).
+    :math:`\lambda` (docs/paper.md Prop. AAE).
 
     References
     ----------
@@ -531,7 +531,7 @@ def vae(
     r"""VAE (Kingma and Welling 2014).
 
     Negative ELBO :math:`\mathbb{E}[-\log p_G(x|z)] + \beta\,
-    \mathrm{KL}(Q(Z|x)\|P_Z)` (:math:`\beta = 1`; PAPER.md Prop. V).
+    \mathrm{KL}(Q(Z|x)\|P_Z)` (:math:`\beta = 1`; docs/paper.md Prop. V).
 
     ``likelihood="gaussian"`` (:math:`\sigma` fixed at ``decoder_sigma`` or
     learned) or ``"bernoulli"`` (data in [0, 1]). By Prop. V1, with a fixed
@@ -743,7 +743,7 @@ def wae_exact(
 ) -> PenalisedAutoEncoder:
     r"""WAE with the exact minibatch :math:`W_p` penalty.
 
-    Default :math:`p = 1` with Euclidean cost: the exact penalty of PAPER.md
+    Default :math:`p = 1` with Euclidean cost: the exact penalty of docs/paper.md
     Prop. P6 once :math:`\lambda` exceeds the decoder's Lipschitz constant.
 
     References
@@ -800,7 +800,7 @@ def avb(
     betas: Sequence[float] = (0.5, 0.999),
     seed: int = 0,
 ) -> AVB:
-    r"""Adversarial variational Bayes (Mescheder et al. 2017; PAPER.md Prop. V3).
+    r"""Adversarial variational Bayes (Mescheder et al. 2017; docs/paper.md Prop. V3).
 
     Implicit encoder :math:`\tilde z = E(x, \varepsilon)`, Gaussian decoder
     :math:`N(G(z), \sigma^2 I)` (random; ``decoder_sigma`` as in :func:`vae`),

@@ -61,7 +61,7 @@ class GaussianPrior(Prior):
     d_z : int
         Latent dimension.
     std : float, default=1
-        :math:`\sigma_z` (a standard deviation, not a variance; PAPER.md 6.4).
+        :math:`\sigma_z` (a standard deviation, not a variance; docs/paper.md 6.4).
 
     Examples
     --------

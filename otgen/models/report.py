@@ -193,7 +193,7 @@ _ROWS = (
 
 # What each preset's training loss is, in words: labels and meanings of the
 # loss rows, and the sentence on the loss. The sentence on the relaxed
-# transport cost (PAPER.md Prop. P1) is only for WAEs whose latent penalty
+# transport cost (docs/paper.md Prop. P1) is only for WAEs whose latent penalty
 # estimates a divergence.
 _WAE = {
     "relaxed_cost": (
@@ -201,7 +201,7 @@ _WAE = {
         "recon_scale*rec + lam*D_Z; its inf over encoders is <= W_c",
     ),
     "sentence": "The training loss estimates the penalised (relaxed) transport "
-    "cost D_POT(lambda) with cost c = {cost}, a lower bound on W_c (PAPER.md "
+    "cost D_POT(lambda) with cost c = {cost}, a lower bound on W_c (docs/paper.md "
     "Prop. P1), not W_2 itself; W2 above is computed exactly between samples.",
 }
 _ADV = {
@@ -222,7 +222,7 @@ _ELBO = {
     "sentence": "The training loss is the negative ELBO, the {likelihood} "
     "negative log-likelihood plus beta times {kl}, in nats per point: not a "
     "transport cost (with a fixed sigma, 2 sigma^2 times it is POT-like, "
-    "PAPER.md Prop. V1); W2 above is computed exactly between samples.",
+    "docs/paper.md Prop. V1); W2 above is computed exactly between samples.",
 }
 _GAN = {
     "sentence": "The training losses are those of the critic and the generator "
@@ -277,7 +277,7 @@ def _objective(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def objective_sentence(config: Mapping[str, Any] | None) -> str:
     """What the training loss of the model built from ``config`` estimates.
 
-    The sentence on the relaxed transport cost (a lower bound on W_c, PAPER.md
+    The sentence on the relaxed transport cost (a lower bound on W_c, docs/paper.md
     Prop. P1) is for WAEs with a divergence penalty only; a VAE's loss is a
     negative ELBO, a GAN's is its own. Empty for a model that is not a preset.
 

@@ -1,7 +1,7 @@
 r"""One trainer for every model: update groups, lambda schedules, checkpoints.
 
 Per step, with alternating updates (default) each update group of the model
-(e.g. ``"critic"`` then ``"model"``, PAPER.md Algorithm 1) takes its
+(e.g. ``"critic"`` then ``"model"``, docs/paper.md Algorithm 1) takes its
 ``n_updates`` Adam steps, each on a fresh batch; with simultaneous updates all
 groups compute their gradients at the same parameters on one batch, then step.
 

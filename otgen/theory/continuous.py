@@ -570,7 +570,7 @@ def prior_trick_residual(q_z):
     r"""The optimal residual of a latent discriminator with the prior trick.
 
     WAE-GAN on CelebA (after AVB) writes the discriminator's logit as
-    :math:`t(z) = r(z) + \log p_Z(z)` (the full log-density, PAPER.md
+    :math:`t(z) = r(z) + \log p_Z(z)` (the full log-density, docs/paper.md
     ambiguity 10). The GAN objective
     :math:`E_{P_Z} \log \sigma(t) + E_{Q_Z} \log(1 - \sigma(t))` is maximised
     pointwise at :math:`t^* = \log p_Z - \log q_Z`, so the residual the network

@@ -4,7 +4,7 @@ References are independent of otgen: each f is written again here in NumPy,
 its conjugate is checked against a numerical Legendre transform, and the
 divergences are integrated by quadrature (scipy.integrate.quad) between two
 1-D Gaussians; the KL and JS values are also checked against closed forms /
-the GAN identity (PAPER.md section 5, item 14).
+the GAN identity (docs/paper.md section 5, item 14).
 """
 
 import math
@@ -20,7 +20,7 @@ from otgen.models.gan import FDIVERGENCES, variational_bound
 from otgen.models.presets import PRESETS, build, fgan
 from otgen.models.train import Trainer
 
-# quadrature over R with these absolute / relative tolerances (PAPER.md 5: ~1e-7)
+# quadrature over R with these absolute / relative tolerances (docs/paper.md 5: ~1e-7)
 QUAD = dict(epsabs=1e-10, epsrel=1e-9, limit=200)
 TOL_QUAD = dict(rtol=1e-7, atol=1e-8)
 # integration range: the integrands beyond |x| = 12 are below 1e-9 (q < 1e-20)

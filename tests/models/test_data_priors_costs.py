@@ -10,7 +10,7 @@ from otgen.models.costs import reconstruction_cost
 from otgen.models.data import TOYS, get_toy, to_data_tensor
 from otgen.models.priors import GaussianPrior, SpherePrior, UniformPrior, make_prior
 
-# Monte Carlo checks: 4 standard errors (PAPER.md section 5).
+# Monte Carlo checks: 4 standard errors (docs/paper.md section 5).
 MC_SE = 4.0
 
 

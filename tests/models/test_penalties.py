@@ -129,7 +129,7 @@ def test_adversarial_values():
         + math.log(4)
     )
     np.testing.assert_allclose(float(pen(_enc(zq), zp, prior)), float(ref), **F64)
-    pen.prior_trick = True  # full log p_Z added to the logit (PAPER.md 6.10)
+    pen.prior_trick = True  # full log p_Z added to the logit (docs/paper.md 6.10)
     np.testing.assert_allclose(
         pen.logit(zq, prior).detach().numpy(),
         (logit_q + prior.log_prob(zq)).detach().numpy(),
@@ -138,7 +138,7 @@ def test_adversarial_values():
 
 
 def test_aae_and_wae_gan_identical_losses_and_gradients():
-    """PAPER.md check 15: squared cost, same lambda: same loss and gradients."""
+    """docs/paper.md check 15: squared cost, same lambda: same loss and gradients."""
     lam = 3.0
     a = aae(2, lam=lam, seed=7).double()
     w = wae_gan(2, lam=lam, cost="squared", seed=7).double()

@@ -1,6 +1,6 @@
 """Each preset's report says what its loss is, and nothing that does not apply.
 
-The sentence on the relaxed transport cost (a lower bound on W_c, PAPER.md
+The sentence on the relaxed transport cost (a lower bound on W_c, docs/paper.md
 Prop. P1) belongs to WAEs with a divergence penalty only; a VAE's loss is a
 negative ELBO (its reconstruction a negative log-likelihood, not a cost); a
 GAN has no reconstruction at all.

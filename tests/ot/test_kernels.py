@@ -87,7 +87,7 @@ def test_median_heuristic_subsamples_deterministically():
 
 
 def test_wae_scale_is_mean_squared_distance():
-    # PAPER.md check 13: E||Z - Z'||^2 = 2 d_z sigma_z^2 (Monte Carlo, 4 SE).
+    # docs/paper.md check 13: E||Z - Z'||^2 = 2 d_z sigma_z^2 (Monte Carlo, 4 SE).
     rng = np.random.default_rng(0)
     d_z, sigma = 8, 2.0
     z1 = rng.normal(scale=sigma, size=(200_000, d_z))

@@ -150,7 +150,7 @@ def gaussian_closed_form(mu, s1, s2, d, s):
 
 @pytest.mark.parametrize("estimator", ["unbiased", "off_diagonal", "linear"])
 def test_unbiased_against_closed_form(estimator):
-    # PAPER.md check 13: mean over seeded batches within 4 standard errors.
+    # docs/paper.md check 13: mean over seeded batches within 4 standard errors.
     d, mu, s1, s2, s, n, reps = 2, 0.3, 1.0, 1.3, 1.0, 12, 400
     truth, _, _ = gaussian_closed_form(mu, s1, s2, d, s)
     g = torch.Generator().manual_seed(11)

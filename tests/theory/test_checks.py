@@ -1,4 +1,4 @@
-"""Every check of PAPER.md section 5 passes over seeds and small sizes, and a
+"""Every check of docs/paper.md section 5 passes over seeds and small sizes, and a
 deliberately broken instance makes the right check fail (so checks can fail)."""
 
 import math

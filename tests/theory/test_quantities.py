@@ -19,7 +19,7 @@ from otgen.theory import (
     prior_trick_residual,
 )
 
-MC_SE = 4.0  # Monte Carlo tolerance: 4 standard errors (PAPER.md section 5)
+MC_SE = 4.0  # Monte Carlo tolerance: 4 standard errors (docs/paper.md section 5)
 
 
 # -- partition encoders ----------------------------------------------------------
