@@ -57,8 +57,8 @@ _GIVEN = "given matrix C"
 _MAX_CHECK = 4_000_000  # pairs up to which the certificate is checked on the line
 # 'auto' rules, measured by benchmarks/bench_exact.py (benchmarks/README.md).
 # sqeuclidean: the multiscale solver from this many pairs (n = m = 2000 in 2-D,
-# 3000 in 3-D).
-MULTISCALE_MIN_PAIRS = {2: 4_000_000, 3: 9_000_000}
+# 3000 in 3-D to 8-D, where its k-d tree c-transform still prunes).
+MULTISCALE_MIN_PAIRS = {2: 4_000_000} | dict.fromkeys(range(3, 9), 9_000_000)
 DENSE_MAX_PAIRS = 250_000_000  # dense solvers: C, POT's copy and plan (6 GB)
 # Entries above this multiple of the typical cost are solved as forbidden and
 # checked by the certificate: POT's simplex loses the others' digits next to
@@ -114,8 +114,10 @@ def _choose(n: int, m: int, d: int, cost: Cost) -> str:
 
     - d = 1 and a cost :math:`|x - y|^p`: the sorted closed form.
     - the squared Euclidean cost from ``MULTISCALE_MIN_PAIRS[d]`` pairs in
-      d = 2, 3, and any named cost past ``DENSE_MAX_PAIRS`` (the dense matrix
-      would not fit): the multiscale solver.
+      d = 2 to 8, and any named cost past ``DENSE_MAX_PAIRS`` (the dense
+      matrix would not fit): the multiscale solver. Not W1 below that: there
+      the multiscale solver is 2-4x slower than the dense simplex (n = 3000
+      to 5000), its reduced costs being flat along transport rays.
     - otherwise the dense network simplex. SciPy's assignment with its
       certificate (duals by shortest paths) was slower than the simplex at
       every uniform n = m measured (500 to 1500 points, d = 10 and 16), so
@@ -497,14 +499,14 @@ def exact_ot(
         ``"multiscale"`` never forms the n x m matrix: coarse-to-fine column
         generation on POT's sparse network simplex, certified by exact
         c-transforms over all pairs (:mod:`otgen.ot._exact_multiscale`); O(n
-        log n) memory and, for the squared Euclidean cost in d <= 3, about
-        O(n log n) work per round (other costs and dimensions: O(nm) per
-        round). ``"auto"`` (the rules, measured on
-        ``benchmarks/bench_exact.py``):
+        log n) memory and, for named costs up to 8-D, a k-d tree search per
+        round (callable costs and higher dimensions: O(nm) per round).
+        ``"auto"`` (the rules, measured on ``benchmarks/bench_exact.py`` and
+        ``benchmarks/bench_exact_clouds.py``):
 
         - the sorted closed form when d = 1 and the cost is :math:`|x - y|^p`;
         - ``"multiscale"`` for the squared Euclidean cost from 4e6 pairs in
-          d = 2 (n = m = 2000) and 9e6 in d = 3 (``MULTISCALE_MIN_PAIRS``), and
+          d = 2 (n = m = 2000) and 9e6 in d = 3 to 8 (``MULTISCALE_MIN_PAIRS``), and
           for any named cost past ``DENSE_MAX_PAIRS`` = 2.5e8 pairs (the dense
           solvers would need more than 6 GB);
         - the dense network simplex otherwise (SciPy's assignment, with its

@@ -194,6 +194,23 @@ def test_tree_search_fails_with_a_wrong_bound(monkeypatch):
     assert (got > brute_min(x, y, g, Cost()) + 1e-9).any()
 
 
+def test_auto_rules_by_dimension_and_cost():
+    # The measured rules (benchmarks/README.md): sqeuclidean multiscale from
+    # n = m = 2000 in 2-D and 3000 in 3-D to 8-D; W1 dense while it fits.
+    from otgen.ot.exact import _choose
+
+    sq, w1 = Cost(), Cost(p=1.0)
+    assert _choose(2000, 2000, 2, sq) == "multiscale"
+    assert _choose(1999, 2000, 2, sq) == "network_simplex"
+    for d in range(3, 9):
+        assert _choose(3000, 3000, d, sq) == "multiscale"
+        assert _choose(2999, 3000, d, sq) == "network_simplex"
+    assert _choose(5000, 5000, 9, sq) == "network_simplex"
+    assert _choose(5000, 5000, 2, w1) == "network_simplex"
+    assert _choose(20000, 20000, 2, w1) == "multiscale"  # past the dense limit
+    assert _choose(10, 10, 1, w1) == "sorted_1d"
+
+
 @pytest.mark.parametrize("s", [1e-12, 1e-6, 1e6, 1e12])
 def test_scale_equivariant(s):
     x, y = clouds(1100, 1000, 2, seed=9)
