@@ -8,7 +8,7 @@ For potentials :math:`g` on the points :math:`y_j`, the c-transform at
 
 and the largest violation of the dual constraints :math:`f_i + g_j \le c_{ij}`
 is :math:`\max_i (f_i - g^c(x_i))^+`. The certified sparse solver
-(:mod:`otgen.ot._multiscale_exact`) needs this minimum, and its minimiser, for
+(:mod:`otgen.ot._exact_multiscale`) needs this minimum, and its minimiser, for
 every row at each round. Two reductions compute it, behind one protocol:
 
 - :class:`TreeSearch`, for the costs :math:`\|x - y\|_q^p` up to
