@@ -105,7 +105,7 @@ class SinkhornLoss(_SampleLoss):
 
     :cite:`feydy2019interpolating`. The keyword options are those of
     :func:`otgen.ot.sinkhorn_divergence` (``eps``, ``cost``, ``p``, ``q``,
-    ``reach``, ``scaling``, ``tol``, ``max_iter``, ``backend``); ``reach``
+    ``reach``, ``scaling``, ``tol``, ``rtol``, ``max_iter``, ``backend``); ``reach``
     gives the unbalanced divergence. GeomLoss's ``SamplesLoss("sinkhorn",
     p=2, blur=s)`` is half of ``SinkhornLoss(eps=2 * s**2)`` (GeomLoss's cost
     is :math:`\|x - y\|^2 / 2`).
@@ -130,13 +130,14 @@ class SinkhornLoss(_SampleLoss):
         reach: float | None = None,
         scaling: float = 0.8,
         tol: float | None = None,
+        rtol: float | None = None,
         max_iter: int = 1000,
         backend: str = "auto",
     ) -> None:
         super().__init__()
         self.options = dict(
             eps=eps, cost=cost, p=p, q=q, reach=reach, scaling=scaling, tol=tol,
-            max_iter=max_iter, backend=backend,
+            rtol=rtol, max_iter=max_iter, backend=backend,
         )  # fmt: skip
 
     def _options(self) -> dict:

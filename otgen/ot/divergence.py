@@ -38,6 +38,7 @@ def sinkhorn_divergence(
     reach: float | None = None,
     scaling: float = 0.8,
     tol: float | None = None,
+    rtol: float | None = None,
     max_iter: int = 1000,
     backend: Backend = "auto",
     progress: bool | None = None,
@@ -69,8 +70,13 @@ def sinkhorn_divergence(
         :func:`otgen.ot.sinkhorn.default_eps`. For the default cost
         :math:`\|x-y\|^2`, GeomLoss's ``SamplesLoss("sinkhorn", p=2, blur)``
         times 2 equals this function at ``eps = 2 * blur**2``.
-    cost, p, q, reach, scaling, tol, max_iter, backend
-        As in :func:`otgen.ot.sinkhorn.sinkhorn`.
+    cost, p, q, reach, scaling, tol, rtol, max_iter, backend
+        As in :func:`otgen.ot.sinkhorn.sinkhorn`. By default each of the three
+        problems stops when its value cannot move by more than ``rtol`` = 1e-4
+        of itself, so :math:`S_\varepsilon` is within about 1e-4 of
+        :math:`\mathrm{OT}_\varepsilon(\alpha, \beta) + \tfrac12
+        \mathrm{OT}_\varepsilon(\alpha, \alpha) + \tfrac12
+        \mathrm{OT}_\varepsilon(\beta, \beta)` (plus eps times the mass).
     progress : bool, optional
         A progress bar per problem (``OT(a,b)``, ``OT(a,a)``, ``OT(b,b)``)
         on standard error; None: from 1e9 pairs, as in
@@ -106,7 +112,8 @@ def sinkhorn_divergence(
     """
     if is_batched(x, y):  # (B, n, d): one divergence per pair, solved in turn
         kw = dict(eps=eps, cost=cost, p=p, q=q, reach=reach, scaling=scaling)
-        kw.update(tol=tol, max_iter=max_iter, backend=backend, progress=progress)
+        kw.update(tol=tol, rtol=rtol, max_iter=max_iter, backend=backend)
+        kw.update(progress=progress)
         return over_batch(sinkhorn_divergence, x, y, a, b, **kw)
     as_torch = is_torch(x, y, a, b)
     tx, ty, ta, tb, c, rv, e, s, t, mi = _prepare(
@@ -121,12 +128,13 @@ def sinkhorn_divergence(
         reach=reach,
         scaling=scaling,
         tol=tol,
+        rtol=rtol,
         max_iter=max_iter,
     )
     show = _check_progress(progress, tx.shape[0], ty.shape[0])
     if x is y and a is b:  # identical inputs: three symmetric problems
         ty, tb = tx, ta
-    kw = dict(eps=e, cost=c, reach=rv, scaling=s, tol=t, max_iter=mi, backend=backend)
+    kw = dict(eps=e, cost=c, reach=rv, scaling=s, stop=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
     for u, v, wu, wv, coef, label in (
         (tx, ty, ta, tb, 1.0, "OT(a,b)"),

@@ -19,7 +19,9 @@ which is the only O(nm) operation; it is injected from :mod:`otgen.ot._reduce`
 (dense, chunked torch, native C++ or KeOps), so the algorithm is written once.
 Epsilon-scaling :cite:`feydy2019interpolating` anneals from the data's diameter
 to the target with symmetric (averaged) updates, then alternating updates run
-at the target until the marginal error is below ``tol``.
+at the target until the stopping rule holds: by default until more iterations
+cannot move the value by more than ``rtol`` of it (balanced problems), or until
+the marginal error is below ``tol`` (see :mod:`otgen.ot._stopping`).
 
 Gradients follow from the envelope theorem :cite:`feydy2019interpolating`: at
 the returned potentials, :math:`\partial \mathrm{OT}_\varepsilon / \partial C =
@@ -61,6 +63,13 @@ from otgen.ot._reduce import (
     softmax_topk,
     stored_bytes,
 )
+from otgen.ot._stopping import (
+    DEFAULT_RTOL,
+    DEFAULT_TOL,
+    Stop,
+    ValueRule,
+    potentials_size,
+)
 from otgen.ot.costs import Cost, CostLike, resolve_cost
 from otgen.ot.result import SinkhornResult
 
@@ -94,14 +103,6 @@ LARGE_EPS = 1e5
 UNBALANCED_MAX_EPS = 1e8
 # rho = reach^p is accepted within [1 / REACH_RANGE, REACH_RANGE] * cs.
 REACH_RANGE = 1e12
-
-
-def _default_tol(dtype: torch.dtype) -> float:
-    # 0.1% of the mass misplaced. Tighter is affordable only at larger eps
-    # (Sinkhorn slows down as eps -> 0), and float32 potentials carry ~6e-8 |f|
-    # absolute error, i.e. a relative error ~6e-8 |f| / eps on the plan.
-    del dtype
-    return 1e-3
 
 
 def _check_scaling(scaling: Any) -> float:
@@ -206,8 +207,10 @@ class _Sol:
     converged: bool
     err: tuple[float, float]
     schedule: tuple[float, ...]
-    capped: bool = False  # max_iter stopped the loop before tol
+    capped: bool = False  # max_iter stopped the loop before its rule held
     why: str = ""  # a further reason for converged=False
+    value_ok: bool = True  # the value rule held (or was off)
+    remaining: float = 0.0  # what the value may still gain, relative to it
 
 
 def _residual(w: torch.Tensor, f: torch.Tensor, ft: torch.Tensor, eps: float):
@@ -248,7 +251,7 @@ def _loop(
     eps0,
     rho,
     scaling,
-    tol,
+    stop: Stop,
     max_iter,
     symmetric,
     init=None,
@@ -307,11 +310,16 @@ def _loop(
         bar.set_postfix_str(f"eps={e:.3g}", refresh=False)
         bar.update(1)
     # Target eps: alternating (symmetric problems: averaged) updates until the
-    # marginal error of the current pair (f, g) is below tol.
+    # stopping rule holds for the current pair (f, g) (see _stopping).
     e, lm = eps, lam(eps)
     sf = None if symmetric else op.cols(loga + f / e, e)
     if not symmetric:
         g = lm * sf
+    rule = None
+    if stop.rtol is not None:
+        rule = ValueRule(stop.rtol, torch.finfo(f.dtype).eps / 2)
+        ma, mb = float(a.sum()), float(b.sum())
+        last, f_last, g_last = math.nan, f, g  # no increment before iteration 1
     k = 0
     while True:
         sg = op.rows(logb + g / e, e)
@@ -321,8 +329,18 @@ def _loop(
         # The column residual: 0 for balanced updates (g = sf), not after the
         # unbalanced translation.
         err_b = err if symmetric else _residual(b, g, lm * sf, e)
+        done = max(err, err_b) <= stop.tol if stop.marginal else True
+        if rule is not None:
+            value = _dual_now(a, b, f, g, sg, e, symmetric)
+            if symmetric or k == 1:
+                step = value - last
+            else:  # from the potentials' change: exact differences in float32
+                step = _dot(a, f - f_last) + _dot(b, g - g_last)
+            last, f_last, g_last = value, f, g
+            size = potentials_size(f) * ma + potentials_size(g) * mb
+            done = rule.update(value, step, size, e * ma) and done
         bar.set_postfix_str(f"eps={e:.3g} iter={k} err={max(err, err_b):.2e}")
-        if max(err, err_b) <= tol or k >= max_iter:
+        if done or k >= max_iter:
             break
         if symmetric:
             f = g = 0.5 * (f + lm * sg)
@@ -339,10 +357,34 @@ def _loop(
     bar.close()
     if symmetric:
         sf = sg
-    ok = max(err, err_b) <= tol
-    sol = _Sol(f, g, sg, sf, n_iter, ok, (err, err_b), tuple(schedule))
-    sol.capped = not ok
+    sol = _Sol(f, g, sg, sf, n_iter, done, (err, err_b), tuple(schedule))
+    sol.capped = not done
+    if rule is not None:
+        sol.remaining = rule.remaining
+        sol.value_ok = rule.remaining <= rule.rtol
     return sol
+
+
+def _dot(w: torch.Tensor, t: torch.Tensor) -> float:
+    return float((w.to(torch.float64) * t.to(torch.float64)).sum())
+
+
+def _dual_now(a, b, f, g, sg, eps: float, symmetric: bool) -> float:
+    """The balanced dual objective F(f, g) of the loop's current pair, float64.
+
+    Asymmetric: g is the soft c-transform of f, so the plan's columns sum to
+    b and F = <a, f> + <b, g> - eps (m(b) - m(a) m(b)). Symmetric (g = f,
+    ``sg`` the soft-min of f): the rows sum to a_i exp((f_i - sg_i) / eps).
+    """
+    d = torch.float64
+    a64, f64 = a.to(d), f.to(d)
+    ma = a64.sum()
+    if symmetric:
+        mass = ma + (a64 * torch.expm1((f64 - sg.to(d)) / eps)).sum()
+        return float(2 * (a64 * f64).sum() - eps * (mass - ma * ma))
+    b64 = b.to(d)
+    mb = b64.sum()
+    return float((a64 * f64).sum() + (b64 * g.to(d)).sum() - eps * (mb - ma * mb))
 
 
 def _check_annealing(eps0: float, eps: float, scaling: float) -> None:
@@ -360,7 +402,9 @@ def _check_annealing(eps0: float, eps: float, scaling: float) -> None:
         )
 
 
-def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, symmetric):
+def _multiscale_start(
+    x, y, a, b, cost, eps, *, rho, scaling, stop, max_iter, symmetric
+):
     """Coarse solve on grid cells, then the block-sparse op and its start.
 
     Returns ``(op, (f, g), eps_c)``: the :class:`MultiscaleOp` over the kept
@@ -384,7 +428,8 @@ def _multiscale_start(x, y, a, b, cost, eps, *, rho, scaling, tol, max_iter, sym
     cop = coarse.bind(xc, xc if symmetric else yc, cost)
     csol = _loop(
         cop, ax, by, eps=eps_c, eps0=eps0, rho=rho, scaling=scaling,
-        tol=max(tol, 1e-3), max_iter=max_iter, symmetric=symmetric,
+        stop=Stop(max(stop.tol, 1e-3), None, True), max_iter=max_iter,
+        symmetric=symmetric,
     )  # fmt: skip
     # Extend the coarse potentials to the points: one soft-min each way.
     f = Native().bind(x, yc, cost).rows(by.log() + csol.g / eps_c, eps_c)
@@ -477,7 +522,7 @@ def _identical(x, y, a, b) -> bool:
     )
 
 
-def _large_eps(x, y, a, b, cost: Cost, eps: float, tol: float, unit_mass) -> _Sol:
+def _large_eps(x, y, a, b, cost: Cost, eps: float, stop: Stop, unit_mass) -> _Sol:
     r"""Balanced :math:`\mathrm{OT}_\varepsilon` for eps >= LARGE_EPS x the cost scale.
 
     With :math:`\hat a = a / m(a)`, :math:`\hat b = b / m(b)`, the weighted
@@ -522,7 +567,9 @@ def _large_eps(x, y, a, b, cost: Cost, eps: float, tol: float, unit_mass) -> _So
     sg = f - eps * (0.5 * (lb - la) + torch.log1p(s / (2 * eps * eps)))
     sf = g - eps * (0.5 * (la - lb) + torch.log1p(t / (2 * eps * eps)))
     err = (_residual(a, f, sg, eps), _residual(b, g, sf, eps))
-    return _Sol(f, g, sg, sf, 0, max(err) <= tol, err, (eps,))
+    # The expansion's value is exact to (C / eps)^2, far below any rtol.
+    ok = max(err) <= stop.tol if stop.marginal else True
+    return _Sol(f, g, sg, sf, 0, ok, err, (eps,))
 
 
 def _as_probabilities(a, b, dtype: torch.dtype):
@@ -607,7 +654,7 @@ def _solve(
     cost: Cost,
     reach,
     scaling,
-    tol,
+    stop: Stop,
     max_iter,
     backend,
     progress=None,
@@ -662,6 +709,7 @@ def _solve(
             )
     eps0 = cs
     _check_annealing(eps0, eps_w, scaling)
+    tol = stop.tol  # the precision the working dtype must reach
     # The working dtype: see FLOAT32_MAX_EPS.
     wd = x.dtype
     u = torch.finfo(wd).eps / 2
@@ -685,14 +733,15 @@ def _solve(
         multiscale_support(xw, cost, rho),
         store=(x.shape[1], stored_bytes(n, m, wd, symmetric)),
     )
-    kw = dict(rho=rho, scaling=scaling, tol=tol, max_iter=max_iter, symmetric=symmetric)
+    kw = dict(rho=rho, scaling=scaling, stop=stop, max_iter=max_iter)
+    kw.update(symmetric=symmetric)
     init, op, unit_mass = None, None, False
     with torch.no_grad():
         if rho is None and cs > 0 and ratio >= LARGE_EPS:
             aw, bw, unit_mass = _as_probabilities(aw, bw, a.dtype)
             if symmetric:
                 bw = aw
-            sol = _large_eps(xw, yw, aw, bw, cost, eps_w, tol, unit_mass)
+            sol = _large_eps(xw, yw, aw, bw, cost, eps_w, stop, unit_mass)
             red = red.all_pairs()  # no op: the gradient runs on all pairs
         else:
             if red.coarse_to_fine:
@@ -706,7 +755,8 @@ def _solve(
                 sol.schedule = op.coarse_schedule + sol.schedule
             if wd != torch.float64:
                 _recheck(op, aw, bw, sol, eps_w, rho, symmetric)
-                sol.converged = max(sol.err) <= tol
+                if stop.marginal:
+                    sol.converged = sol.value_ok and max(sol.err) <= tol
             if cs > 0 and ratio < u / tol:
                 sol.converged = False
                 sol.why = (
@@ -895,7 +945,7 @@ def _describe(cost: Cost, rho: float | None) -> str:
     return base + " (unbalanced, KL marginal penalties of strength rho = reach^p)"
 
 
-def _prepare(x, y, a, b, *, eps, cost, p, q, reach, scaling, tol, max_iter):
+def _prepare(x, y, a, b, *, eps, cost, p, q, reach, scaling, tol, rtol, max_iter):
     """Validate the common arguments of sinkhorn and sinkhorn_divergence."""
     tx, ty = check_points(x, y)
     ta = check_weights(a, tx.shape[0], "a", tx)
@@ -908,21 +958,46 @@ def _prepare(x, y, a, b, *, eps, cost, p, q, reach, scaling, tol, max_iter):
         check_same_mass(ta, tb)
     e = default_eps(tx, ty, c) if eps is None else check_positive(eps, "eps")
     s = _check_scaling(scaling)
-    t = _default_tol(tx.dtype) if tol is None else check_positive(tol, "tol")
+    t = _stop_rule(tol, rtol, reach)
     mi = _check_max_iter(max_iter)
     return tx, ty, ta, tb, c, rv, e, s, t, mi
 
 
-def _warn(what: str, sol: _Sol, eps: float, tol: float, max_iter: int) -> None:
-    err = max(sol.err)
+def _stop_rule(tol, rtol, reach) -> Stop:
+    """The stopping rule from ``tol`` and ``rtol`` (see :mod:`._stopping`)."""
+    t = DEFAULT_TOL if tol is None else check_positive(tol, "tol")
+    if rtol is not None:
+        r = check_positive(rtol, "rtol")
+        if reach is not None:
+            raise ValueError(
+                f"rtol applies to balanced problems (got rtol={rtol!r} with "
+                f"reach={reach!r}): the unbalanced loop stops on its marginal "
+                "fixed-point error; pass tol= instead of rtol=, or reach=None."
+            )
+        return Stop(t, r, tol is not None)
+    if tol is not None or reach is not None:
+        return Stop(t, None, True)
+    return Stop(t, DEFAULT_RTOL, False)
+
+
+def _warn(what: str, sol: _Sol, eps: float, stop: Stop, max_iter: int) -> None:
+    err, tol = max(sol.err), stop.tol
     parts = []
-    if sol.capped:
+    if sol.capped and stop.marginal and err > tol:
         parts.append(
             f"marginal error {err:.2e} > tol={tol:g} after max_iter={max_iter} "
             f"iterations at eps={eps:g} (increase max_iter, loosen tol or "
             "increase eps)"
         )
-    elif err > tol:  # a float32 loop stopped by its own rounding
+    if sol.capped and not sol.value_ok:
+        parts.append(
+            f"after max_iter={max_iter} iterations at eps={eps:g} the value may "
+            f"still move by about {sol.remaining:.2e} of itself (estimated), more "
+            f"than rtol={stop.rtol:g} (increase max_iter, loosen rtol or "
+            "increase eps)"
+        )
+    if not sol.capped and stop.marginal and err > tol:
+        # a float32 loop stopped by its own rounding
         parts.append(
             f"the plan's marginal error measured in float64 is {err:.2e} > "
             f"tol={tol:g} at eps={eps:g} (pass float64 data or increase eps)"
@@ -950,6 +1025,7 @@ def sinkhorn(
     reach: float | None = None,
     scaling: float = 0.8,
     tol: float | None = None,
+    rtol: float | None = None,
     max_iter: int = 1000,
     backend: Backend = "auto",
     progress: bool | None = None,
@@ -1000,10 +1076,19 @@ def sinkhorn(
         eps the annealing is the efficient part of the solve. A schedule of
         more than ``MAX_ANNEALING`` = 10000 steps is refused.
     tol : float, optional
-        Stop when the relative L1 errors of the marginals
+        The marginal rule: stop when the relative L1 errors of the marginals
         :math:`\|P 1 - a\|_1 / \|a\|_1` and :math:`\|P^\top 1 - b\|_1 /
         \|b\|_1` are below ``tol`` (the column marginal is exact after each
-        balanced update). Default 1e-3.
+        balanced update). Pass it when the plan's marginals matter (a plan to
+        use, potentials to compare). Default: off for balanced problems, 1e-3
+        for unbalanced ones.
+    rtol : float, optional
+        The value rule: stop when further iterations cannot move the value by
+        more than ``rtol`` times :math:`|\mathrm{OT}_\varepsilon| +
+        \varepsilon\, m(a)` (estimated from the geometric decay of the dual
+        increments; see :mod:`otgen.ot._stopping`). Default: 1e-4
+        (``DEFAULT_RTOL``) for balanced problems when ``tol`` is not given;
+        with both, both must hold. Balanced problems only.
     max_iter : int, default=1000
         Cap on the iterations at the target eps (annealing excluded).
     backend : str, default="auto"
@@ -1037,6 +1122,7 @@ def sinkhorn(
         On invalid points or weights, unequal masses without ``reach``,
         ``eps <= 0``, ``reach`` outside its range, ``scaling`` outside (0, 1)
         or needing more than ``MAX_ANNEALING`` steps, ``tol <= 0``,
+        ``rtol <= 0`` (or ``rtol`` with ``reach``),
         ``max_iter < 1``, an unknown backend or cost, or a result that
         overflows the input's dtype.
 
@@ -1093,6 +1179,7 @@ def sinkhorn(
         reach=reach,
         scaling=scaling,
         tol=tol,
+        rtol=rtol,
         max_iter=max_iter,
     )
     show = _check_progress(progress, tx.shape[0], ty.shape[0])
@@ -1107,7 +1194,7 @@ def sinkhorn(
         cost=c,
         reach=rv,
         scaling=s,
-        tol=t,
+        stop=t,
         max_iter=mi,
         backend=backend,
         progress="sinkhorn" if show else None,

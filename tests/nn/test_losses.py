@@ -212,7 +212,8 @@ def test_loss_defaults_are_the_functions(cls, fns):
 def test_loss_defaults_check_sees_a_drift():
     # Planted: a function whose tol default differs, and one lacking an option.
     def drifted(x, y, *, eps=None, cost="sqeuclidean", p=None, q=2.0, reach=None,
-                scaling=0.8, tol=1e-3, max_iter=1000, backend="auto"):  # fmt: skip
+                scaling=0.8, tol=1e-3, rtol=None, max_iter=1000,
+                backend="auto"):  # fmt: skip
         pass
 
     def fewer(x, y, *, eps=None):

@@ -12,6 +12,7 @@ from otgen import mmd
 from otgen.ot import _multiscale as ms
 from otgen.ot import _native
 from otgen.ot._reduce import Native
+from otgen.ot._stopping import Stop
 from otgen.ot.costs import Cost
 
 sk = importlib.import_module("otgen.ot.sinkhorn")
@@ -121,7 +122,8 @@ def test_multiscale_matches_all_pairs(cost, small_grid):
 def test_multiscale_truncates(small_grid):
     x, y = box(2000, 9), box(2000, 10, shift=0.3)
     a = torch.full((2000,), 1 / 2000, dtype=torch.float64)
-    kw = dict(rho=None, scaling=0.8, tol=1e-6, max_iter=1000, symmetric=False)
+    stop = Stop(tol=1e-6, rtol=None, marginal=True)
+    kw = dict(rho=None, scaling=0.8, stop=stop, max_iter=1000, symmetric=False)
     op, (f, g), eps_c = sk._multiscale_start(x, y, a, a, Cost(), 0.01, **kw)
     assert 0.01 <= eps_c < 0.1
     assert op.pairs < 0.25 * 2000 * 2000  # most pairs are dropped
