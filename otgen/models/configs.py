@@ -36,7 +36,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from otgen.models.convnets import NETS
-from otgen.models.costs import COSTS
 from otgen.models.datasets import point_shape
 from otgen.models.gan import FDIVERGENCES
 from otgen.models.validate import (
@@ -100,7 +99,7 @@ RULES: dict[str, Callable[..., Any]] = {
     "seed": partial(check_int, minimum=0),
     "lam": _non_negative,
     "recon_scale": _positive,
-    "cost": _choice(*COSTS),
+    "cost": _choice("squared", "euclidean", "l1"),
     "encoder": _choice("deterministic", "gaussian", "implicit"),
     "prior": _choice("gaussian", "uniform", "sphere"),
     "encoder_noise": _non_negative,
