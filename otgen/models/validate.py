@@ -57,14 +57,16 @@ def check_int(
 
 
 def _bounds(minimum: float | None, above: float | None, below: float | None) -> str:
-    low = f"[{minimum:g}" if minimum is not None else f"({above:g}"
-    if below is not None and (minimum is not None or above is not None):
-        return f" in {low}, {below:g})"
-    if below is not None:
-        return f" < {below:g}"
+    """The constraint in words: `` >= 0``, `` > 0``, `` in [0, 1)``, or nothing."""
     if minimum is not None:
-        return f" >= {minimum:g}"
-    return "" if above is None else f" > {above:g}"
+        low, bound = f"[{minimum:g}", f" >= {minimum:g}"
+    elif above is not None:
+        low, bound = f"({above:g}", f" > {above:g}"
+    else:
+        low, bound = None, ""
+    if below is None:
+        return bound
+    return f" < {below:g}" if low is None else f" in {low}, {below:g})"
 
 
 def _example(minimum: float | None, above: float | None, below: float | None) -> float:
