@@ -168,6 +168,7 @@ class PresetConfig:
         alone).
     """
 
+    #: The preset's name, given as ``class C(PresetConfig, preset="name")``.
     preset: ClassVar[str] = ""
 
     d_x: int | tuple[int, ...] = field(kw_only=False)
@@ -179,6 +180,11 @@ class PresetConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
     seed: int = 0
+
+    def __init_subclass__(cls, *, preset: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if preset:
+            cls.preset = preset
 
     def __post_init__(self) -> None:
         if not self.preset:
@@ -323,7 +329,7 @@ class _Likelihood:
 
 # -- the presets ---------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
-class WAEMMDConfig(_Latent, _Weighted, PresetConfig):
+class WAEMMDConfig(_Latent, _Weighted, PresetConfig, preset="wae_mmd"):
     r"""WAE-MMD (docs/paper.md Algorithm 2; :cite:`tolstikhin2018wae`).
 
     Squared cost plus :math:`\lambda` MMD² with the IMQ kernel,
@@ -367,8 +373,6 @@ class WAEMMDConfig(_Latent, _Weighted, PresetConfig):
     (0.2, 1.0)
     """
 
-    preset: ClassVar[str] = "wae_mmd"
-
     kernel: str = "imq"
     scales: tuple[float, ...] = (1.0,)
     estimator: str = "all_pairs"
@@ -377,7 +381,9 @@ class WAEMMDConfig(_Latent, _Weighted, PresetConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WAEGANConfig(_GeneratorLoss, _LatentCritic, _Latent, _Weighted, PresetConfig):
+class WAEGANConfig(
+    _GeneratorLoss, _LatentCritic, _Latent, _Weighted, PresetConfig, preset="wae_gan"
+):
     r"""WAE-GAN (docs/paper.md Algorithm 1; :cite:`tolstikhin2018wae`).
 
     Latent critic trained on :math:`\lambda \cdot` the GAN objective;
@@ -408,15 +414,13 @@ class WAEGANConfig(_GeneratorLoss, _LatentCritic, _Latent, _Weighted, PresetConf
     1.0
     """
 
-    preset: ClassVar[str] = "wae_gan"
-
     lam: float = 1.0
     prior_trick: bool = False
     gradient_penalty: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class AAEConfig(_LatentCritic, PresetConfig):
+class AAEConfig(_LatentCritic, PresetConfig, preset="aae"):
     r"""Adversarial auto-encoder (:cite:`makhzani2016aae`).
 
     :math:`\|x - G(E(x))\|^2` plus :math:`\lambda` times a non-saturating
@@ -439,13 +443,11 @@ class AAEConfig(_LatentCritic, PresetConfig):
     2.0
     """
 
-    preset: ClassVar[str] = "aae"
-
     lam: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class VAEConfig(_Likelihood, PresetConfig):
+class VAEConfig(_Likelihood, PresetConfig, preset="vae"):
     r"""VAE (:cite:`kingma2014vae`).
 
     Negative ELBO :math:`\mathbb{E}[-\log p_G(x|z)] + \beta\,
@@ -481,14 +483,12 @@ class VAEConfig(_Likelihood, PresetConfig):
     ValueError: likelihood must be one of 'gaussian', 'bernoulli' (got 'poisson'); ...
     """
 
-    preset: ClassVar[str] = "vae"
-
     likelihood: str = "gaussian"
     betas: tuple[float, float] = (0.9, 0.999)
 
 
 @dataclass(frozen=True, kw_only=True)
-class BetaVAEConfig(VAEConfig):
+class BetaVAEConfig(VAEConfig, preset="beta_vae"):
     r""":math:`\beta`-VAE (:cite:`higgins2017betavae`): :math:`\beta = 4`.
 
     As :class:`VAEConfig`, with the KL weight :math:`\beta` raised to 4.
@@ -499,13 +499,11 @@ class BetaVAEConfig(VAEConfig):
     4.0
     """
 
-    preset: ClassVar[str] = "beta_vae"
-
     beta: float = 4.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class WGANGPConfig(_Critic, PresetConfig):
+class WGANGPConfig(_Critic, PresetConfig, preset="wgan_gp"):
     r"""WGAN-GP (:cite:`gulrajani2017wgangp`).
 
     Generator :math:`G` and data-space critic, :math:`\lambda_{GP} = 10`, 5
@@ -535,8 +533,6 @@ class WGANGPConfig(_Critic, PresetConfig):
     ValueError: n_critic must be an integer >= 1 (got 0); pass e.g. n_critic=1.
     """
 
-    preset: ClassVar[str] = "wgan_gp"
-
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)
     gp_weight: float = 10.0
@@ -544,7 +540,7 @@ class WGANGPConfig(_Critic, PresetConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WAESinkhornConfig(_Weighted, PresetConfig):
+class WAESinkhornConfig(_Weighted, PresetConfig, preset="wae_sinkhorn"):
     r"""WAE with the debiased Sinkhorn divergence :math:`S_\varepsilon(Q_Z, P_Z)`.
 
     :cite:`tolstikhin2018wae`, :cite:`feydy2019interpolating`.
@@ -569,15 +565,13 @@ class WAESinkhornConfig(_Weighted, PresetConfig):
     0.1
     """
 
-    preset: ClassVar[str] = "wae_sinkhorn"
-
     eps: float | None = None
     rel_eps: float = 0.05
     p: float = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class WAEExactConfig(_Weighted, PresetConfig):
+class WAEExactConfig(_Weighted, PresetConfig, preset="wae_exact"):
     r"""WAE with the exact minibatch :math:`W_p` penalty.
 
     Default :math:`p = 1` with Euclidean cost: the exact penalty of
@@ -601,14 +595,12 @@ class WAEExactConfig(_Weighted, PresetConfig):
     'euclidean'
     """
 
-    preset: ClassVar[str] = "wae_exact"
-
     cost: str = "euclidean"
     p: float = 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class AVBConfig(_Likelihood, _Critic, PresetConfig):
+class AVBConfig(_Likelihood, _Critic, PresetConfig, preset="avb"):
     r"""Adversarial variational Bayes (:cite:`mescheder2017avb`; Prop. V3).
 
     Implicit encoder :math:`\tilde z = E(x, \varepsilon)`, Gaussian decoder
@@ -636,14 +628,12 @@ class AVBConfig(_Likelihood, _Critic, PresetConfig):
     0.001
     """
 
-    preset: ClassVar[str] = "avb"
-
     noise_dim: int = 2
     critic_lr: float = 1e-3
 
 
 @dataclass(frozen=True, kw_only=True)
-class GANConfig(_GeneratorLoss, _Critic, PresetConfig):
+class GANConfig(_GeneratorLoss, _Critic, PresetConfig, preset="gan"):
     r"""GAN (:cite:`goodfellow2014gan`): the f-GAN of :math:`2\,\mathrm{JS} - \log 4`.
 
     Critic :math:`D = \sigma(V)` ascends :math:`\mathbb{E}\log D(X) +
@@ -673,14 +663,12 @@ class GANConfig(_GeneratorLoss, _Critic, PresetConfig):
     'minimax'
     """
 
-    preset: ClassVar[str] = "gan"
-
     n_critic: int = 1
     lr: float = 2e-4
 
 
 @dataclass(frozen=True, kw_only=True)
-class FGANConfig(GANConfig):
+class FGANConfig(GANConfig, preset="fgan"):
     r"""f-GAN (:cite:`nowozin2016fgan`): the variational bound on :math:`D_f`.
 
     The critic ascends :math:`\mathbb{E}\, g_f(V(X)) - \mathbb{E}\,
@@ -694,8 +682,6 @@ class FGANConfig(GANConfig):
     >>> FGANConfig(2, f="pearson").f
     'pearson'
     """
-
-    preset: ClassVar[str] = "fgan"
 
     f: str = "js"
 

@@ -49,23 +49,11 @@ from typing import Any
 
 import torch
 
+from otgen.models import configs
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty, InputKeepingEncoder
 from otgen.models.base import GenerativeModel
-from otgen.models.configs import (
-    AAEConfig,
-    AVBConfig,
-    FGANConfig,
-    GANConfig,
-    PresetConfig,
-    VAEConfig,
-    WAEExactConfig,
-    WAEGANConfig,
-    WAEMMDConfig,
-    WAESinkhornConfig,
-    WGANGPConfig,
-    config_class,
-)
+from otgen.models.configs import PresetConfig, config_class
 from otgen.models.convnets import decoder_net, encoder_net
 from otgen.models.gan import FGAN
 from otgen.models.nets import (
@@ -202,7 +190,7 @@ def _generator_critic(c: PresetConfig, cls: type, **options: Any) -> GenerativeM
     return _seeded(c.seed, make)
 
 
-def _avb(c: AVBConfig) -> AVB:
+def _avb(c: configs.AVBConfig) -> AVB:
     prior = make_prior("gaussian", d_z=c.d_z, std=c.prior_std)
 
     def make() -> AVB:
@@ -247,7 +235,9 @@ def _avb(c: AVBConfig) -> AVB:
     return _seeded(c.seed, make)
 
 
-def _latent_critic(c: WAEGANConfig | AAEConfig, scale: str) -> Callable[[int], Any]:
+def _latent_critic(
+    c: configs.WAEGANConfig | configs.AAEConfig, scale: str
+) -> Callable[[int], Any]:
     extra = (
         {}
         if scale == "one"
@@ -269,15 +259,15 @@ def _latent_critic(c: WAEGANConfig | AAEConfig, scale: str) -> Callable[[int], A
 
 # The builder of each config class; a subclass (BetaVAEConfig) takes its base's.
 _BUILDERS: dict[type, Callable[[Any], GenerativeModel]] = {
-    WAEMMDConfig: lambda c: _autoencoder(
+    configs.WAEMMDConfig: lambda c: _autoencoder(
         c,
         lambda d_z: MMDPenalty(
             kernel=c.kernel, scales=c.scales, estimator=c.estimator, penalty=c.penalty
         ),
     ),
-    WAEGANConfig: lambda c: _autoencoder(c, _latent_critic(c, "lambda")),
-    AAEConfig: lambda c: _autoencoder(c, _latent_critic(c, "one")),
-    VAEConfig: lambda c: _autoencoder(
+    configs.WAEGANConfig: lambda c: _autoencoder(c, _latent_critic(c, "lambda")),
+    configs.AAEConfig: lambda c: _autoencoder(c, _latent_critic(c, "one")),
+    configs.VAEConfig: lambda c: _autoencoder(
         c,
         lambda d_z: KLPenalty(),
         encoder="gaussian",
@@ -285,16 +275,18 @@ _BUILDERS: dict[type, Callable[[Any], GenerativeModel]] = {
         cost=c.likelihood,
         lam=c.beta,
     ),
-    WGANGPConfig: lambda c: _generator_critic(c, WGANGP, gp_weight=c.gp_weight),
-    WAESinkhornConfig: lambda c: _autoencoder(
+    configs.WGANGPConfig: lambda c: _generator_critic(c, WGANGP, gp_weight=c.gp_weight),
+    configs.WAESinkhornConfig: lambda c: _autoencoder(
         c, lambda d_z: SinkhornPenalty(eps=c.eps, rel_eps=c.rel_eps, p=c.p)
     ),
-    WAEExactConfig: lambda c: _autoencoder(c, lambda d_z: ExactOTPenalty(p=c.p)),
-    AVBConfig: _avb,
-    FGANConfig: lambda c: _generator_critic(
+    configs.WAEExactConfig: lambda c: _autoencoder(
+        c, lambda d_z: ExactOTPenalty(p=c.p)
+    ),
+    configs.AVBConfig: _avb,
+    configs.FGANConfig: lambda c: _generator_critic(
         c, FGAN, f=c.f, generator_loss=c.generator_loss
     ),
-    GANConfig: lambda c: _generator_critic(
+    configs.GANConfig: lambda c: _generator_critic(
         c, FGAN, f="gan", generator_loss=c.generator_loss
     ),
 }

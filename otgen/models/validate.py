@@ -56,7 +56,9 @@ def check_int(
     return v
 
 
-def _bounds(minimum: float | None, above: float | None, below: float | None) -> str:
+def _bounds(
+    minimum: float | None = None, above: float | None = None, below: float | None = None
+) -> str:
     """The constraint in words: `` >= 0``, `` > 0``, `` in [0, 1)``, or nothing."""
     if minimum is not None:
         low, bound = f"[{minimum:g}", f" >= {minimum:g}"
@@ -117,12 +119,13 @@ def check_floats(
     *,
     name: str,
     length: int | None = None,
-    minimum: float | None = None,
-    above: float | None = None,
-    below: float | None = None,
     example: Sequence[float] = (1.0,),
+    **bounds: float | None,
 ) -> tuple[float, ...]:
     """A non-empty sequence of numbers (``length`` of them if given) as a tuple.
+
+    ``bounds`` (``minimum``, ``above``, ``below``) apply to each number, as in
+    :func:`check_float`.
 
     Examples
     --------
@@ -134,18 +137,15 @@ def check_floats(
     ...
     ValueError: betas must be a list of 2 numbers in [0, 1) (got 0.5); pass e.g. ...
     """
-    count = "" if length is None else f" of {length}"
-    what = f"a list{count} numbers{_bounds(minimum, above, below)}"
+    count = "" if length is None else f" {length}"
+    what = f"a list of{count} numbers{_bounds(**bounds)}"
     msg = f"{name} must be {what} (got {value!r}); pass e.g. {name}={list(example)}."
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(msg)
     if not value or (length is not None and len(value) != length):
         raise ValueError(msg)
     try:
-        return tuple(
-            check_float(v, name=name, minimum=minimum, above=above, below=below)
-            for v in value
-        )
+        return tuple(check_float(v, name=name, **bounds) for v in value)
     except ValueError:
         raise ValueError(msg) from None
 

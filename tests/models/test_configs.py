@@ -304,7 +304,7 @@ def test_check_bool_and_optional():
 # A sample of fields, at least one per preset and per helper.
 BAD = [
     (WAEMMDConfig, "d_x", 0, r"d_x must be a point dimension d >= 1"),
-    (WAEMMDConfig, "scales", [1.0, -1.0], r"scales must be a list numbers > 0"),
+    (WAEMMDConfig, "scales", [1.0, -1.0], r"scales must be a list of numbers > 0"),
     (WAEMMDConfig, "kernel", "rbf", r"kernel must be one of 'gaussian'"),
     (WAEMMDConfig, "estimator", "u", r"estimator must be one of"),
     (WAEMMDConfig, "cost", "gaussian", r"cost must be one of 'squared'"),
