@@ -648,14 +648,11 @@ class GANConfig(_GeneratorLoss, _Critic, PresetConfig, preset="gan"):
     ----------
     d_x, d_z, hidden, nets, conv_width, prior_std, seed
         As in :class:`PresetConfig`.
-    critic_hidden : sequence of int, default=(128, 128, 128)
-        Hidden widths of the critic.
     generator_loss : {"non_saturating", "minimax"}, default="non_saturating"
         Generator loss.
-    n_critic : int, default=1
-        Critic updates per generator update.
-    lr, betas : float, (float, float), default=2e-4, (0.5, 0.999)
-        Adam settings of both networks.
+    critic_hidden, n_critic, lr, betas
+        As in :class:`WGANGPConfig`, but ``n_critic = 1`` and Adam(2e-4,
+        (0.5, 0.999)).
 
     Examples
     --------

@@ -12,6 +12,7 @@ import torch
 import otgen.models as om
 from otgen.cli import build_parser, main
 from otgen.models import build, load, load_config
+from otgen.models import validate as v
 from otgen.models.config_cli import SKIP, config_options
 from otgen.models.configs import (
     CONFIGS,
@@ -32,15 +33,6 @@ from otgen.models.configs import (
 )
 from otgen.models.presets import PRESETS
 from otgen.models.train import Trainer
-from otgen.models.validate import (
-    check_bool,
-    check_choice,
-    check_float,
-    check_floats,
-    check_int,
-    check_optional,
-    check_widths,
-)
 
 NAMES = sorted(CONFIGS)
 SMALL = {"hidden": (8, 8)}
@@ -222,20 +214,20 @@ def test_config_fields_reach_the_model():
 
 # -- the helpers ---------------------------------------------------------------
 def test_check_int():
-    assert check_int(np.int64(4), name="d_z", minimum=1) == 4
+    assert v.check_int(np.int64(4), name="d_z", minimum=1) == 4
     for bad in (0, 2.0, True, "3"):
         with pytest.raises(
             ValueError,
             match=r"d_z must be an integer >= 1 \(got "
             r".*\); pass e.g. d_z=1\.",
         ):
-            check_int(bad, name="d_z", minimum=1)
+            v.check_int(bad, name="d_z", minimum=1)
     with pytest.raises(ValueError, match=r"\(got -1\); pass e.g. 5\."):
-        check_int(-1, name="n_critic", minimum=1, fix="; pass e.g. 5")
+        v.check_int(-1, name="n_critic", minimum=1, fix="; pass e.g. 5")
 
 
 def test_check_float():
-    assert check_float(np.float32(0.5), name="lr", above=0) == 0.5
+    assert v.check_float(np.float32(0.5), name="lr", above=0) == 0.5
     cases = [
         (dict(above=0), 0.0, r"lr must be a number > 0 \(got 0.0\); pass e.g. lr=1.0"),
         (dict(minimum=0), -1, r"lr must be a number >= 0 \(got -1\)"),
@@ -246,11 +238,11 @@ def test_check_float():
     ]
     for bounds, bad, match in cases:
         with pytest.raises(ValueError, match=match):
-            check_float(bad, name="lr", **bounds)
+            v.check_float(bad, name="lr", **bounds)
 
 
 def test_check_floats():
-    assert check_floats([1, 2.5], name="scales", above=0) == (1.0, 2.5)
+    assert v.check_floats([1, 2.5], name="scales", above=0) == (1.0, 2.5)
     kw = dict(name="betas", length=2, minimum=0, below=1, example=(0.5, 0.999))
     for bad in (0.5, [0.5], [0.5, 1.0], [0.5, "x"], "ab", []):
         with pytest.raises(
@@ -258,44 +250,44 @@ def test_check_floats():
             match=r"betas must be a list of 2 numbers in "
             r"\[0, 1\) \(got .*\); pass e.g. betas=\[0.5, 0.999\]\.",
         ):
-            check_floats(bad, **kw)
+            v.check_floats(bad, **kw)
 
 
 def test_check_choice():
-    assert check_choice("mlp", name="nets", choices=("auto", "mlp")) == "mlp"
+    assert v.check_choice("mlp", name="nets", choices=("auto", "mlp")) == "mlp"
     for bad in ("cnn", 1, None):
         with pytest.raises(
             ValueError,
             match=r"nets must be one of 'auto', 'mlp' "
             r"\(got .*\); pass e.g. nets='auto'\.",
         ):
-            check_choice(bad, name="nets", choices=("auto", "mlp"))
+            v.check_choice(bad, name="nets", choices=("auto", "mlp"))
 
 
 def test_check_widths():
-    assert check_widths(np.array([4, 2]).tolist(), name="hidden") == (4, 2)
+    assert v.check_widths(np.array([4, 2]).tolist(), name="hidden") == (4, 2)
     with pytest.raises(
         ValueError,
         match=r"hidden must hold integers >= 1 \(got "
         r"\[4, 0\], invalid 0\); pass a list",
     ):
-        check_widths([4, 0], name="hidden")
+        v.check_widths([4, 0], name="hidden")
     with pytest.raises(
         ValueError,
         match="critic_hidden must be a sequence of integers >= 1 \\(got 64\\)",
     ):
-        check_widths(64, name="critic_hidden")
+        v.check_widths(64, name="critic_hidden")
 
 
 def test_check_bool_and_optional():
-    assert check_bool(np.bool_(True), "learn_sigma") is True
+    assert v.check_bool(np.bool_(True), "learn_sigma") is True
     with pytest.raises(
         ValueError,
         match=r"learn_sigma must be True or False \(got "
         r"'no'\); pass learn_sigma=True",
     ):
-        check_bool("no", "learn_sigma")
-    eps = check_optional(lambda v, name: check_float(v, name=name, above=0))
+        v.check_bool("no", "learn_sigma")
+    eps = v.check_optional(lambda x, name: v.check_float(x, name=name, above=0))
     assert eps(None, name="eps") is None and eps(2, name="eps") == 2.0
     with pytest.raises(ValueError, match="eps must be a number > 0"):
         eps(-1, name="eps")
@@ -440,25 +432,9 @@ def test_train_options_reach_the_checkpoint(tmp_path, capsys):
     x = np.random.default_rng(0).normal(size=(200, 3))
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "run"
-    argv = [
-        "train",
-        "--data",
-        str(tmp_path / "x.npy"),
-        "--model",
-        "vae",
-        "--steps",
-        "2",
-        "--out",
-        str(out),
-        "--quiet",
-        "--beta",
-        "0.5",
-        "--hidden",
-        "8",
-        "--likelihood",
-        "gaussian",
-        "--learn-sigma",
-    ]
+    flags = "--model vae --steps 2 --quiet --beta 0.5 --hidden 8 --learn-sigma"
+    argv = ["train", "--data", str(tmp_path / "x.npy"), "--out", str(out)]
+    argv += flags.split()
     assert main(argv) == 0
     c = load_config(out)
     assert c == VAEConfig(3, beta=0.5, hidden=(8,), learn_sigma=True)
