@@ -194,6 +194,12 @@ class PresetConfig:
                 "WAEMMDConfig(2)."
             )
         for f in dataclasses.fields(self):
+            if f.name not in RULES:
+                raise TypeError(
+                    f"{type(self).__name__}.{f.name} has no check: add "
+                    f"RULES[{f.name!r}] in otgen.models.configs (a helper of "
+                    "otgen.models.validate)."
+                )
             value = RULES[f.name](_plain(getattr(self, f.name)), name=f.name)
             object.__setattr__(self, f.name, value)
 

@@ -89,6 +89,15 @@ def test_config_is_frozen_and_hashable(name):
         dataclasses.replace(c, d_z=0)  # replace checks the new value
 
 
+def test_a_field_without_a_rule_is_refused():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Mine(WAEMMDConfig, preset="mine"):
+        width_of_something: int = 3
+
+    with pytest.raises(TypeError, match=r"Mine.width_of_something has no check"):
+        Mine(2)
+
+
 def test_the_base_is_not_a_preset():
     with pytest.raises(TypeError, match="base of the preset configs.*WAEMMDConfig"):
         PresetConfig(2)
