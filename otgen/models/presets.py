@@ -238,15 +238,11 @@ def _avb(c: configs.AVBConfig) -> AVB:
 def _latent_critic(
     c: configs.WAEGANConfig | configs.AAEConfig, scale: str
 ) -> Callable[[int], Any]:
-    extra = (
-        {}
-        if scale == "one"
-        else {
-            "generator_loss": c.generator_loss,
-            "prior_trick": c.prior_trick,
-            "gradient_penalty": c.gradient_penalty,
-        }
-    )
+    """The latent critic of WAE-GAN (``scale="lambda"``) or of an AAE (``"one"``)."""
+    extra = {}
+    if scale == "lambda":  # WAE-GAN's own critic options
+        keys = ("generator_loss", "prior_trick", "gradient_penalty")
+        extra = {k: getattr(c, k) for k in keys}
     return lambda d_z: AdversarialPenalty(
         d_z,
         hidden=c.critic_hidden,
