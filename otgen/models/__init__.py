@@ -4,7 +4,8 @@ The objective :math:`L(Q, G) = s\,\mathbb{E}\,c(X, G(\tilde Z)) + \lambda
 D_Z(Q_Z, P_Z)` built from interchangeable pieces (:mod:`~otgen.models.costs`,
 :mod:`~otgen.models.nets`, :mod:`~otgen.models.priors`,
 :mod:`~otgen.models.penalties`), the presets of docs/paper.md
-(:mod:`~otgen.models.presets`), one :class:`~otgen.models.train.Trainer`,
+(:mod:`~otgen.models.presets`, configured by the frozen dataclasses of
+:mod:`~otgen.models.configs`), one :class:`~otgen.models.train.Trainer`,
 toy data (:mod:`~otgen.models.data`), metrics, plots and the ``otgen train``
 command.
 """
@@ -13,6 +14,20 @@ from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty
 from otgen.models.base import GenerativeModel, UpdateGroup
 from otgen.models.check import CheckResult, model_check
+from otgen.models.configs import (
+    AAEConfig,
+    AVBConfig,
+    BetaVAEConfig,
+    FGANConfig,
+    GANConfig,
+    PresetConfig,
+    VAEConfig,
+    WAEExactConfig,
+    WAEGANConfig,
+    WAEMMDConfig,
+    WAESinkhornConfig,
+    WGANGPConfig,
+)
 from otgen.models.convnets import ConvDecoder, ConvNet
 from otgen.models.data import TOYS, get_toy
 from otgen.models.datasets import load_data
@@ -56,7 +71,7 @@ from otgen.models.presets import (
     wgan_gp,
 )
 from otgen.models.priors import GaussianPrior, SpherePrior, UniformPrior, make_prior
-from otgen.models.runs import load, sample
+from otgen.models.runs import load, load_config, sample
 from otgen.models.train import LambdaSchedule, Trainer, TrainingError, load_model
 from otgen.models.wgan import WGANGP
 
@@ -117,4 +132,17 @@ __all__ = [
     "load_data",
     "pca_reconstruction_error",
     "sample",
+    "PresetConfig",
+    "WAEMMDConfig",
+    "WAEGANConfig",
+    "AAEConfig",
+    "VAEConfig",
+    "BetaVAEConfig",
+    "WGANGPConfig",
+    "WAESinkhornConfig",
+    "WAEExactConfig",
+    "AVBConfig",
+    "GANConfig",
+    "FGANConfig",
+    "load_config",
 ]

@@ -9,37 +9,14 @@ drives every preset through this interface alone.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 
+from otgen.models.validate import check_int
+
 __all__ = ["CriticGAN", "GenerativeModel", "UpdateGroup", "check_int"]
-
-
-def check_int(
-    value: Any, *, name: str, minimum: int | None = None, fix: str = ""
-) -> int:
-    """``value`` as a Python int: any integer type (``np.int64`` too), not bool.
-
-    Raises ValueError naming ``name``, the bound and the value, ending with
-    ``fix`` (e.g. ``"; pass e.g. 128"``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> check_int(np.int64(3), name="d_z", minimum=1)
-    3
-    """
-    bound = "" if minimum is None else f" >= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer{bound} (got {value!r}){fix}.")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be an integer{bound} (got {v}){fix}.")
-    return v
 
 
 @dataclass

@@ -201,6 +201,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="delete the previous run's files in --out, then train anew",
     )
+    from otgen.models.config_cli import add_config_options
+
+    add_config_options(p)
     p.set_defaults(func=run)
     _register_sample(subparsers)
     from otgen.models.compare import register as register_compare
@@ -486,6 +489,7 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
     settings recorded in ``run.json``; options given again must agree.
     """
     from otgen._cli_common import CLIError
+    from otgen.models.config_cli import config_options
 
     given = {
         "model": args.model,
@@ -494,6 +498,10 @@ def _settings(args: argparse.Namespace) -> tuple[dict, Path]:
         "config": _read_config(args.config) if args.config is not None else None,
         "float64": True if args.float64 else None,
     }
+    fields = config_options(args)  # --lam 5 etc., over --config's model options
+    if fields:
+        conf = given["config"] or {}
+        given["config"] = {**conf, "model": {**conf.get("model", {}), **fields}}
     fresh = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
     fresh["config"] = fresh["config"] or {}
     fresh["float64"] = bool(fresh["float64"])

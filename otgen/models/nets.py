@@ -28,7 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from otgen.models.base import check_int
+from otgen.models.validate import check_int, check_widths
 
 __all__ = [
     "BernoulliDecoder",
@@ -41,39 +41,6 @@ __all__ = [
     "check_widths",
     "mlp",
 ]
-
-
-def check_widths(hidden: Sequence[int], *, name: str = "hidden") -> tuple[int, ...]:
-    """Hidden layer widths as a tuple of ints >= 1 (``np.int64`` accepted).
-
-    Raises ValueError naming ``name`` for anything else (a negative or zero
-    width, a float, a string, a single number instead of a sequence).
-
-    Examples
-    --------
-    >>> check_widths([64, 64])
-    (64, 64)
-    """
-    fix = f"; pass a list of positive integers, e.g. {name}=[128, 128]"
-    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
-        raise ValueError(
-            f"{name} must be a sequence of integers >= 1 (got {hidden!r}){fix}."
-        )
-    bad = [h for h in hidden if isinstance(h, bool) or not _is_int(h) or h < 1]
-    if bad:
-        raise ValueError(
-            f"{name} must hold integers >= 1 (got {list(hidden)!r}, invalid "
-            f"{bad[0]!r}){fix}."
-        )
-    return tuple(int(h) for h in hidden)
-
-
-def _is_int(v) -> bool:
-    try:
-        check_int(v, name="")
-    except ValueError:
-        return False
-    return True
 
 
 def mlp(

@@ -9,7 +9,9 @@ its top level:
 - ``state.pt``: state dicts only (model weights, optimisers, generators),
   read with ``torch.load(weights_only=True)``: nothing is unpickled.
 
-A preset model is rebuilt from ``config.json`` alone. A **hand-built** model
+A preset model is rebuilt from ``config.json`` alone; :func:`load_config`
+reads its preset config (:mod:`otgen.models.configs`), the same for run
+directories written before the configs were dataclasses. A **hand-built** model
 (its own ``nn.Module`` encoder, decoder or critic) has no recipe in
 ``config.json``: build the same model again (same classes and sizes; the
 weights need not match) and pass it as ``model=``; its state is loaded into
@@ -23,9 +25,10 @@ from pathlib import Path
 import torch
 
 from otgen.models.base import GenerativeModel
+from otgen.models.configs import PresetConfig
 from otgen.models.devices import resolve_device
 
-__all__ = ["checkpoint_dir", "load", "sample"]
+__all__ = ["checkpoint_dir", "load", "load_config", "sample"]
 
 
 def checkpoint_dir(directory: str | Path) -> Path:
@@ -96,6 +99,35 @@ def load(
             ) from err
         out = model
     return out.to(resolve_device(device)).eval()
+
+
+def load_config(directory: str | Path) -> PresetConfig:
+    """The preset config of the model of a run directory (or checkpoint).
+
+    ``build(load_config(run))`` is the untrained model of the run; options
+    added to a preset after the run was written take their defaults.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from otgen.models import Trainer, WAEMMDConfig, build
+    >>> config = WAEMMDConfig(2, lam=5.0)
+    >>> tr = Trainer(build(config), torch.randn(64, 2), batch_size=32, progress=False)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     load_config(tr.save(d)) == config
+    True
+    """
+    from otgen.models.train import _read_checkpoint
+
+    ckpt = checkpoint_dir(directory)
+    config, _ = _read_checkpoint(ckpt)
+    saved = config.get("model") or {}
+    if not saved.get("preset"):
+        raise ValueError(
+            f"{ckpt} holds a hand-built model: it has no preset config; build the "
+            "model again and pass it to load(directory, model=model)."
+        )
+    return PresetConfig.from_dict(saved)
 
 
 @torch.no_grad()
