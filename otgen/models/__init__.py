@@ -16,6 +16,7 @@ from otgen.models.check import CheckResult, model_check
 from otgen.models.convnets import ConvDecoder, ConvNet
 from otgen.models.data import TOYS, get_toy
 from otgen.models.datasets import load_data
+from otgen.models.distributed import GlobalBatch
 from otgen.models.gan import FDIVERGENCES, FGAN, variational_bound
 from otgen.models.image_metrics import (
     frechet_distance,
@@ -117,4 +118,5 @@ __all__ = [
     "load_data",
     "pca_reconstruction_error",
     "sample",
+    "GlobalBatch",
 ]

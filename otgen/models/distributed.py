@@ -141,7 +141,8 @@ def setup_process_group(device: torch.device) -> tuple[torch.device, int, int]:
             )
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs: dict[str, Any] = {"backend": backend}
-        if device.type == "cuda":
+        known = inspect.signature(torch.distributed.init_process_group).parameters
+        if device.type == "cuda" and "device_id" in known:  # torch >= 2.3
             kwargs["device_id"] = device
         dist.init_process_group(**kwargs)
         atexit.register(_destroy)

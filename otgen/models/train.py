@@ -6,7 +6,8 @@ Per step, with alternating updates (default) each update group of the model
 groups compute their gradients at the same parameters on one batch, then step.
 
 Every random choice is seeded: data order (a NumPy generator), model noise
-(prior samples, reparametrisation, critic interpolates: one torch generator),
+(prior samples, reparametrisation, critic interpolates: one torch generator,
+one per rank in data-parallel training, :mod:`otgen.models.distributed`),
 weight initialisation (the preset's ``seed``). Checkpoints hold state dicts
 (model, optimisers, generators, schedule, data position, step, history) saved
 with :func:`torch.save` and read back with ``torch.load(weights_only=True)``,
@@ -235,9 +236,13 @@ class Trainer:
         shuffled from ``seed`` (a resumed checkpoint restarts that order, so
         resuming is exact for tensor data only); a DataLoader is cycled in its own order
         (bit-for-bit resume then needs a seeded loader). Items may be
-        tensors or ``(x, label)`` pairs.
+        tensors or ``(x, label)`` pairs. On several ranks every rank passes
+        the same tensor or Dataset and takes its block of each global batch;
+        a DataLoader is used as given (give each rank its own shard, with
+        equal batch sizes).
     batch_size : int, default=256
-        Batch size for tensor data and Datasets.
+        Batch size for tensor data and Datasets; per rank on several ranks
+        (global batch ``batch_size * world_size``).
     seed : int, default=0
         Seeds data order and model noise.
     update : {"alternating", "simultaneous"}, default="alternating"
@@ -272,6 +277,21 @@ class Trainer:
     amp : bool, default=False
         bfloat16 automatic mixed precision for the networks (CUDA only); the
         losses and latent penalties stay in float32.
+
+    Notes
+    -----
+    **Data-parallel training.** Under ``torchrun --nproc-per-node R`` (or
+    ``otgen train --nproc R``), or with a default process group initialised
+    beforehand, the trainer joins the group (initialising it from torchrun's
+    environment: gloo on the CPU, NCCL on CUDA with ``cuda:LOCAL_RANK``) and
+    wraps each update group's loss in DistributedDataParallel. The step is the
+    single-process step of the global batch of ``R * batch_size`` points:
+    per-sample terms are averaged by DDP, latent penalties that couple samples
+    are computed on the gathered global batch (the global-batch estimator, not
+    the mean of per-rank penalties; :mod:`otgen.models.distributed`). The
+    logged terms are means over the ranks; rank 0 alone writes the log and the
+    checkpoints, which hold every rank's generator, and every rank resumes
+    from them (``world_size`` is then part of the configuration).
 
     Examples
     --------
