@@ -23,8 +23,13 @@ of per-rank objectives:
   gradient that each rank's copy sends to a rank's rows, i.e. R times
   :math:`\partial \widehat D_Z/\partial \tilde z_i`, and DDP's average divides
   by R again: the penalty counts once, as on one process. The mean of R
-  per-rank penalties on b samples would be another, biased estimator (for
-  MMD its bias is of order 1/b, not 1/B); it is not used.
+  per-rank penalties on b samples would be another estimator, the minibatch
+  penalty at batch size b: more biased where the minibatch value is biased
+  and the bias shrinks with the batch (Sinkhorn, exact and sliced minibatch
+  OT, the MMD root, the V-statistic MMD²), and, for the unbiased U-statistic
+  MMD² of WAE-MMD, unbiased too but of larger variance (it uses the
+  :math:`R\,b(b-1)` pairs within ranks of the :math:`B(B-1)`). It is not
+  used.
 
 So R ranks with b samples each give the loss and the gradients of one process
 with the B samples, up to rounding (``tests/models/test_distributed_train.py``

@@ -20,6 +20,12 @@ class                       :math:`D_Z` (estimate on the two batches)
                             \mathrm{KL}(Q(Z|x)\|P_Z)` (VAE): *not* a divergence
                             between :math:`Q_Z` and :math:`P_Z`
 ==========================  ===================================================
+
+In data-parallel training (:mod:`otgen.models.distributed`) the MMD, Sinkhorn,
+exact and sliced penalties (``couples_samples``) are the **global-batch
+estimators**: computed on the codes and prior samples of every rank, gathered,
+identically on each rank, never as the mean of per-rank penalties. The KL and
+the adversarial penalties are means of per-sample terms and need no gather.
 """
 
 from __future__ import annotations

@@ -240,8 +240,8 @@ def test_two_ranks_of_b_equal_one_process_of_2b(ranks, reference, name):
 
 def test_the_comparison_catches_the_mean_of_per_rank_penalties(ranks, reference):
     # Planted defect: each rank's MMD on its own 16 codes, averaged by DDP,
-    # is another (biased) estimator than the MMD of the 32 codes: the same
-    # comparison as above must reject it by far.
+    # is another estimator than the MMD of the 32 codes (the pairs across
+    # ranks are missing): the same comparison as above must reject it by far.
     got, ref = ranks[0]["per_rank_penalty"], reference["wae_mmd"]
     assert _max_rel_err(got["grads"], ref["grads"]) > 1e3 * TOL
     pen = [h["model/penalty"] for h in got["history"]]
