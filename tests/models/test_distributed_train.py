@@ -337,3 +337,28 @@ def test_otgen_train_nproc_2_end_to_end(tmp_path):
     assert config["step"] == 4 and config["trainer"]["world_size"] == 2
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "finished" and run["step"] == 4
+
+
+def test_errors_name_the_problem_and_the_fix(monkeypatch, capsys):
+    from otgen.cli import main
+    from otgen.models.base import GenerativeModel
+    from otgen.models.distributed import setup_process_group
+    from otgen.models.train import _check_data_parallel
+
+    class Old(GenerativeModel):  # a hand-built model without global_batch
+        def group_loss(self, group, x, *, lam, generator=None):
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match="takes no global_batch argument"):
+        _check_data_parallel(Old())
+    for key in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="MASTER_ADDR, MASTER_PORT not set"):
+        setup_process_group(torch.device("cpu"))
+    assert not dist.is_initialized()
+    assert main(["train", "--nproc", "2"]) == 2
+    assert "already started by torchrun (WORLD_SIZE=2); drop --nproc" in (
+        capsys.readouterr().err
+    )
