@@ -36,6 +36,11 @@ runs mix:
 - Every file is written atomically (a temporary file, then a rename); the
   report files (``report.md``, ``metrics.json``, figures) exist only once a
   run has finished, and describe its checkpoint.
+
+``--nproc N`` runs the same command in N data-parallel processes under
+torchrun (:mod:`otgen.models.launch`, :mod:`otgen.models.distributed`); rank 0
+alone then owns ``--out`` (lock, run files, log, checkpoint, report) and every
+rank resumes from the checkpoint.
 """
 
 from __future__ import annotations
