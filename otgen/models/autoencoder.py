@@ -177,8 +177,7 @@ class PenalisedAutoEncoder(GenerativeModel):
     def _latent_penalty(self, enc, zp, generator, global_batch):
         """:math:`D_Z` on this batch, or on the global batch when it couples samples."""
         if global_batch is not None and self.penalty.couples_samples:
-            enc = global_batch.gather_fields(enc)
-            zp = global_batch.gather(zp)
+            enc, zp = global_batch.gather_batch(enc, zp)
             if global_batch.generator is not None:
                 generator = global_batch.generator
         return self.penalty(enc, zp, self.prior, generator)

@@ -194,8 +194,9 @@ class GlobalBatch:
 
     The one step injected into a model's loss for data-parallel training
     (module docstring): ``PenalisedAutoEncoder.group_loss`` passes its codes
-    and prior samples through :meth:`gather` before a penalty that couples
-    the samples of a batch. On one process ``gather`` is the identity.
+    and prior samples through :meth:`gather_batch` (one :meth:`gather`)
+    before a penalty that couples the samples of a batch. On one process both
+    are the identity.
 
     Attributes
     ----------
@@ -229,20 +230,31 @@ class GlobalBatch:
             warnings.filterwarnings("ignore", "torch.distributed.nn.functional")
             return torch.cat(all_gather(t), 0)
 
-    def gather_fields(self, enc: Any) -> Any:
-        """An encoding (a NamedTuple) with every tensor field gathered, once each."""
+    def gather_batch(self, enc: Any, z_prior: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """The encoding (every tensor field) and prior samples of every rank.
+
+        One :meth:`gather` per dtype, not one per tensor: the distinct tensors
+        (``z`` is ``mean`` for deterministic encoders), all with the batch's
+        rows, are flattened to (n, -1), concatenated along the columns,
+        gathered and split again. ``enc`` is a NamedTuple (an ``Encoding``).
+        """
         if self.world_size == 1:
-            return enc
+            return enc, z_prior
+        fields = [t for t in (*enc, z_prior) if isinstance(t, torch.Tensor)]
+        unique = list({id(t): t for t in fields}.values())
         done: dict[int, torch.Tensor] = {}
+        for dtype in dict.fromkeys(t.dtype for t in unique):
+            group = [t for t in unique if t.dtype == dtype]
+            n = group[0].shape[0]
+            flat = [t.reshape(n, -1) for t in group]
+            parts = self.gather(torch.cat(flat, 1)).split([f.shape[1] for f in flat], 1)
+            for t, part in zip(group, parts):
+                done[id(t)] = part.reshape(-1, *t.shape[1:])
 
         def one(t: Any) -> Any:
-            if not isinstance(t, torch.Tensor):
-                return t
-            if id(t) not in done:  # e.g. z is mean for deterministic encoders
-                done[id(t)] = self.gather(t)
-            return done[id(t)]
+            return done[id(t)] if isinstance(t, torch.Tensor) else t
 
-        return type(enc)(*(one(t) for t in enc))
+        return type(enc)(*(one(t) for t in enc)), done[id(z_prior)]
 
 
 class _GroupObjective(nn.Module):

@@ -147,6 +147,21 @@ def _sliced_case():
     return out
 
 
+def _gather_case():
+    """gather_batch on a Gaussian encoding: three distinct fields, a prior batch."""
+    from otgen.models.nets import Encoding
+
+    rank, _ = world()
+    z = torch.full((3, 2), float(rank), requires_grad=True)
+    enc = Encoding(z, z + 10, torch.full((3, 2), rank + 100.0))
+    zp = torch.full((3, 2), rank + 1000.0)
+    genc, gzp = Trainer(
+        wae_mmd(2, seed=0), X, batch_size=B, progress=False
+    ).global_batch.gather_batch(enc, zp)
+    (genc.z.sum() * (rank + 1)).backward()  # d/dz of every rank's copy, summed
+    return {"enc": [t.detach() for t in genc], "zp": gzp, "grad": z.grad}
+
+
 def _worker(rank, size, port, directory):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -161,6 +176,7 @@ def _worker(rank, size, port, directory):
         out["per_rank_penalty"] = _per_rank_penalty_case()
         out["resume"] = _resume_case(directory)
         out["sliced"] = _sliced_case()
+        out["gather"] = _gather_case()
         out["x_first_batch"] = Trainer(
             wae_mmd(2, seed=0), X, batch_size=B, seed=0, progress=False
         )._next_batch()
@@ -285,6 +301,18 @@ def test_the_sliced_penalty_uses_directions_shared_by_the_ranks(ranks):
     per_rank = [ranks[r]["sliced"]["per_rank"] for r in range(WORLD)]
     assert torch.equal(shared[0], shared[1])  # one global value
     assert not torch.equal(per_rank[0], per_rank[1])  # planted: rank generators
+
+
+def test_gather_batch_concatenates_every_field_in_rank_order(ranks):
+    for r in range(WORLD):
+        got = ranks[r]["gather"]
+        rows = torch.arange(WORLD, dtype=torch.float32).repeat_interleave(3)[:, None]
+        z, mean, logvar = got["enc"]
+        assert torch.equal(z, rows.expand(-1, 2))
+        assert torch.equal(mean, z + 10) and torch.equal(logvar, z + 100)
+        assert torch.equal(got["zp"], z + 1000)
+        # each rank's rows get the gradients of every rank's copy: 1 + 2
+        assert torch.equal(got["grad"], torch.full((3, 2), 3.0))
 
 
 def test_rank_block_sampler_splits_each_global_batch():
