@@ -824,6 +824,15 @@ class Trainer:
             for q, leaf, a, b in diffs
             if q not in override and leaf not in override
         ]
+        if [q for q, _, _ in left] == ["trainer.world_size"]:
+            saved = config["trainer"].get("world_size", 1)
+            raise ValueError(
+                f"checkpoint {directory} was written by {saved} process(es) and "
+                f"this trainer runs on {self.world_size}: resume it with "
+                f"{saved} (torchrun --nproc-per-node {saved}, or otgen train "
+                f"--nproc {saved}), or pass override=('world_size',) to go on with "
+                f"{self.world_size} (another global batch: not a continuation)."
+            )
         if left:
             names = sorted({q.split(".", 1)[1] for q, _, _ in left})
             listed = "; ".join(

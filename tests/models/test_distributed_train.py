@@ -294,6 +294,12 @@ def test_rank_zero_alone_writes_the_log_and_checkpoint(ranks):
     assert len(state["rank_generators"]) == WORLD
     config = json.loads((d / "ck" / "config.json").read_text())
     assert config["trainer"]["world_size"] == WORLD
+    # one process refuses the 2-process checkpoint unless told otherwise
+    model = wae_mmd(2, encoder="implicit", seed=0)
+    tr = Trainer(model, X, batch_size=B, seed=0, progress=False, log_every=1)
+    with pytest.raises(ValueError, match="written by 2 process.es. and this trainer"):
+        tr.load(d / "ck")
+    assert tr.load(d / "ck", override=["world_size"]).step == 3
 
 
 def test_the_sliced_penalty_uses_directions_shared_by_the_ranks(ranks):
