@@ -18,11 +18,12 @@ of per-rank objectives:
   divergence, exact minibatch OT, sliced Wasserstein: ``couples_samples``
   is True) is the **global-batch estimator** :math:`\widehat D_Z(\tilde
   z_{1..B}, z_{1..B})`. Each rank gathers the codes and prior samples of all
-  ranks (:meth:`GlobalBatch.gather`, an autograd ``all_gather``) and computes
-  the same value. The backward pass of the gather sums over the ranks the
-  gradient that each rank's copy sends to a rank's rows, i.e. R times
-  :math:`\partial \widehat D_Z/\partial \tilde z_i`, and DDP's average divides
-  by R again: the penalty counts once, as on one process. The mean of R
+  ranks (:meth:`GlobalBatch.gather`, a differentiable ``all_gather``) and
+  computes the same value. Each rank's rows then receive R times
+  :math:`\partial \widehat D_Z/\partial \tilde z_i` (the sum of the R
+  identical copies' gradients, which the backward pass forms locally, with
+  no communication), and DDP's average divides by R again: the penalty counts
+  once, as on one process. The mean of R
   per-rank penalties on b samples would be another estimator, the minibatch
   penalty at batch size b: more biased where the minibatch value is biased
   and the bias shrinks with the batch (Sinkhorn, exact and sliced minibatch
@@ -52,7 +53,6 @@ from __future__ import annotations
 import atexit
 import inspect
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -215,20 +215,19 @@ class GlobalBatch:
     def gather(self, t: torch.Tensor) -> torch.Tensor:
         """The rows of ``t`` of every rank, in rank order; ``t`` on one process.
 
-        Differentiable (``torch.distributed.nn.functional.all_gather``): the
-        gradient that reaches a rank's rows is the sum over the ranks of the
-        gradients of their copies of those rows. Every rank must pass a
-        tensor of the same shape.
+        Differentiable, for a *replicated* computation: every rank must pass
+        a tensor of the same shape and compute the same function of the
+        result (as the penalties do: same inputs, same operations, shared
+        random draws). The gradient that reaches this rank's rows is then
+        the sum over the ranks of their copies' gradients, R times this
+        rank's block of the local gradient, and the backward pass forms it
+        locally: no communication (the autograd ``all_gather`` of
+        ``torch.distributed.nn.functional`` would compute the same sum with
+        an all-to-all, measured at 2.8 ms per step with gloo on 2 processes).
         """
         if self.world_size == 1:
             return t
-        from torch.distributed.nn.functional import all_gather
-
-        with warnings.catch_warnings():
-            # torch 2.13 deprecates it for a private module; it is the public,
-            # differentiable all_gather of every torch >= 2.1.
-            warnings.filterwarnings("ignore", "torch.distributed.nn.functional")
-            return torch.cat(all_gather(t), 0)
+        return _ReplicatedGather.apply(t, self.rank, self.world_size)
 
     def gather_batch(self, enc: Any, z_prior: torch.Tensor) -> tuple[Any, torch.Tensor]:
         """The encoding (every tensor field) and prior samples of every rank.
@@ -255,6 +254,23 @@ class GlobalBatch:
             return done[id(t)] if isinstance(t, torch.Tensor) else t
 
         return type(enc)(*(one(t) for t in enc)), done[id(z_prior)]
+
+
+class _ReplicatedGather(torch.autograd.Function):
+    """all_gather of equal blocks; backward: R x this rank's block, locally."""
+
+    @staticmethod
+    def forward(ctx, t, rank, world_size):
+        ctx.rows, ctx.rank, ctx.world_size = t.shape[0], rank, world_size
+        t = t.contiguous()
+        parts = [torch.empty_like(t) for _ in range(world_size)]
+        torch.distributed.all_gather(parts, t)
+        return torch.cat(parts, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        lo = ctx.rank * ctx.rows
+        return ctx.world_size * grad[lo : lo + ctx.rows], None, None
 
 
 class _GroupObjective(nn.Module):
