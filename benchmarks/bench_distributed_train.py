@@ -11,8 +11,11 @@ process on one torch thread, as ``otgen train --nproc 2`` runs them. Rows:
 - 2 processes, batch b/2 each (*strong scaling*: the same global batch b as
   one process; the figure of merit is steps/s).
 
-Steps/s is the median over ``--blocks`` blocks of ``--steps`` steps, after
-``--warmup`` steps, timed by rank 0 between two barriers. The last column is
+Steps/s is the median over ``--rounds`` rounds of the median over
+``--blocks`` blocks of ``--steps`` steps (after ``--warmup`` steps), timed by
+rank 0 between two barriers. Each round runs every configuration once, in
+turn, so that a change of the machine's load in the meantime (it is shared)
+touches every configuration alike. The last column is
 the median time of one gloo ``all_reduce`` of the model's gradients alone
 (float32, every parameter of the model group): the communication floor of a
 step, with the gather of the codes and prior samples and the all-reduce of the
@@ -113,6 +116,7 @@ def _worker(rank, world, port, name, batch, cfg, out):
             )
         )
     if world > 1:
+        dist.barrier()  # nobody leaves while a peer still talks to it
         dist.destroy_process_group()
 
 
@@ -145,18 +149,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", nargs="+", default=["ring8", "digits"])
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=20)
     args = ap.parse_args()
     cfg = {"steps": args.steps, "blocks": args.blocks, "warmup": args.warmup}
+    configs = [
+        (name, world, RECIPES[name]["batch"] // (2 if kind == "strong" else 1), kind)
+        for name in args.data
+        for world, kind in ((1, "1 proc"), (2, "weak"), (2, "strong"))
+    ]
+    runs: dict[tuple, list[dict]] = {c: [] for c in configs}
+    loads = []
+    for _ in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        for c in configs:
+            runs[c].append(run(*c[:3], cfg))
     rows = []
-    for name in args.data:
-        b = RECIPES[name]["batch"]
-        ref = run(name, 1, b, cfg)
-        for res, kind in ((ref, "1 proc"), (run(name, 2, b, cfg), "weak")):
-            rows.append({**res, "scaling": kind})
-        rows.append({**run(name, 2, b // 2, cfg), "scaling": "strong"})
-        for r in rows[-3:]:
+    for c in configs:
+        res = dict(runs[c][0])
+        rates = [r["steps_per_s"] for r in runs[c]]
+        res["steps_per_s"] = statistics.median(rates)
+        res["samples_per_s"] = res["steps_per_s"] * res["global_batch"]
+        res["rounds_steps_per_s"] = rates
+        allreduce = [r["allreduce_ms"] for r in runs[c] if r["allreduce_ms"]]
+        res["allreduce_ms"] = statistics.median(allreduce) if allreduce else None
+        rows.append({**res, "scaling": c[3]})
+    for i in range(0, len(rows), 3):
+        ref = rows[i]
+        for r in rows[i : i + 3]:
             r["steps_speedup"] = r["steps_per_s"] / ref["steps_per_s"]
             r["samples_speedup"] = r["samples_per_s"] / ref["samples_per_s"]
     table = [
@@ -175,7 +196,9 @@ def main() -> None:
         for r in rows
     ]
     print_table(table, list(table[0]))
-    print("saved", save("bench_distributed_train", rows, meta=cfg))
+    print("1-minute load average at the start of each round:", loads)
+    meta = {**cfg, "rounds": args.rounds, "loadavg_per_round": loads}
+    print("saved", save("bench_distributed_train", rows, meta=meta))
 
 
 if __name__ == "__main__":

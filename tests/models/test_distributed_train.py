@@ -181,6 +181,7 @@ def _worker(rank, size, port, directory):
             wae_mmd(2, seed=0), X, batch_size=B, seed=0, progress=False
         )._next_batch()
         torch.save(out, os.path.join(directory, f"rank{rank}.pt"))
+        dist.barrier()  # nobody leaves while a peer still talks to it
     finally:
         dist.destroy_process_group()
 
