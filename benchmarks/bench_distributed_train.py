@@ -23,6 +23,12 @@ logged terms on top.
 
     flock /tmp/otgen-bench.lock python benchmarks/bench_distributed_train.py
     python benchmarks/bench_distributed_train.py --data ring8 --steps 100
+    python benchmarks/bench_distributed_train.py --profile ring8 2 64  # where time goes
+
+``--profile DATA PROCS BATCH`` runs one configuration for ``--steps`` steps
+under ``torch.profiler`` and prints rank 0's operators by self CPU time
+(collectives show as ``c10d::...``; their time is mostly the wait for the
+other rank).
 """
 
 from __future__ import annotations
@@ -84,6 +90,22 @@ def _worker(rank, world, port, name, batch, cfg, out):
             dist.barrier()
 
     tr.fit(cfg["warmup"])
+    if cfg.get("profile"):
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            tr.fit(cfg["steps"])
+            dt = time.perf_counter() - t0
+        if rank == 0:
+            print(f"{name}, {world} process(es), batch {batch} each: ", end="")
+            print(f"{1e3 * dt / cfg['steps']:.2f} ms per step under the profiler")
+            table = prof.key_averages().table(sort_by="self_cpu_time_total")
+            print("\n".join(table.splitlines()[:16]))
+        if world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return
     times = []
     for _ in range(cfg["blocks"]):
         barrier()
@@ -152,8 +174,18 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--profile", nargs=3, metavar=("DATA", "PROCS", "BATCH"))
     args = ap.parse_args()
     cfg = {"steps": args.steps, "blocks": args.blocks, "warmup": args.warmup}
+    if args.profile:
+        name, world, batch = args.profile[0], int(args.profile[1]), int(args.profile[2])
+        with tempfile.TemporaryDirectory() as d:
+            mp.spawn(
+                _worker,
+                args=(world, _free_port(), name, batch, {**cfg, "profile": True}, d),
+                nprocs=world,
+            )
+        return
     configs = [
         (name, world, RECIPES[name]["batch"] // (2 if kind == "strong" else 1), kind)
         for name in args.data
