@@ -357,8 +357,15 @@ def test_nproc_forwards_the_other_options_to_torchrun():
 
 
 @pytest.mark.slow  # torchrun, 2 processes, a report: 20-25 s on the 2-core machine
-def test_otgen_train_nproc_2_end_to_end(tmp_path):
+def test_otgen_train_nproc_2_end_to_end(tmp_path, monkeypatch):
+    import functools
+    import subprocess
+
     from otgen.cli import main
+
+    # torchrun and its processes stop by themselves: a deadline on the launch
+    run = functools.partial(subprocess.run, timeout=DEADLINE)
+    monkeypatch.setattr("otgen.models.launch.subprocess.run", run)
 
     pts = np.random.default_rng(0).normal(size=(800, 2))
     data = tmp_path / "pts.npy"
