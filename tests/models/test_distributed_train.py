@@ -177,6 +177,10 @@ def _worker(rank, size, port, directory):
         out["resume"] = _resume_case(directory)
         out["sliced"] = _sliced_case()
         out["gather"] = _gather_case()
+        data = torch.utils.data.TensorDataset(X)
+        out["dataset_first_batch"] = Trainer(
+            wae_mmd(2, seed=0), data, batch_size=B, seed=0, progress=False
+        )._next_batch()
         out["x_first_batch"] = Trainer(
             wae_mmd(2, seed=0), X, batch_size=B, seed=0, progress=False
         )._next_batch()
@@ -320,6 +324,13 @@ def test_gather_batch_concatenates_every_field_in_rank_order(ranks):
         assert torch.equal(got["zp"], z + 1000)
         # each rank's rows get the gradients of every rank's copy: 3 + 3
         assert torch.equal(got["grad"], torch.full((3, 2), 6.0))
+
+
+def test_a_dataset_is_split_into_rank_blocks(ranks):
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+    for r in range(WORLD):
+        block = perm[r * B : (r + 1) * B]
+        assert torch.equal(ranks[r]["dataset_first_batch"], X[block])
 
 
 def test_rank_block_sampler_splits_each_global_batch():
