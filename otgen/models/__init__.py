@@ -31,6 +31,7 @@ from otgen.models.configs import (
 from otgen.models.convnets import ConvDecoder, ConvNet
 from otgen.models.data import TOYS, get_toy
 from otgen.models.datasets import load_data
+from otgen.models.distributed import GlobalBatch
 from otgen.models.gan import FDIVERGENCES, FGAN, variational_bound
 from otgen.models.image_metrics import (
     frechet_distance,
@@ -145,4 +146,5 @@ __all__ = [
     "GANConfig",
     "FGANConfig",
     "load_config",
+    "GlobalBatch",
 ]

@@ -136,8 +136,14 @@ class PenalisedAutoEncoder(GenerativeModel):
         groups.append(UpdateGroup("model", own, self.lr, self.betas))
         return groups
 
-    def group_loss(self, group, x, *, lam, generator=None):
-        """Loss of ``"model"`` (the objective) or ``"critic"`` on batch ``x``."""
+    def group_loss(self, group, x, *, lam, generator=None, global_batch=None):
+        """Loss of ``"model"`` (the objective) or ``"critic"`` on batch ``x``.
+
+        With ``global_batch`` (a :class:`~otgen.models.distributed.GlobalBatch`,
+        data-parallel training) a penalty that couples samples is computed on
+        the codes and prior samples of every rank; the reconstruction term
+        stays the mean over this rank's batch.
+        """
         n = x.shape[0]
         if group == "critic":
             with torch.no_grad():
@@ -164,6 +170,14 @@ class PenalisedAutoEncoder(GenerativeModel):
             rec = reconstruction_cost(
                 x, out.to(x.dtype), cost=self.cost, log_sigma=self.decoder.log_sigma
             ).mean()
-            pen = self.penalty(enc, zp, self.prior, generator)
+            pen = self._latent_penalty(enc, zp, generator, global_batch)
         loss = self.recon_scale * rec + lam * pen
         return loss, {"reconstruction": rec, "penalty": pen, "loss": loss}
+
+    def _latent_penalty(self, enc, zp, generator, global_batch):
+        """:math:`D_Z` on this batch, or on the global batch when it couples samples."""
+        if global_batch is not None and self.penalty.couples_samples:
+            enc, zp = global_batch.gather_batch(enc, zp)
+            if global_batch.generator is not None:
+                generator = global_batch.generator
+        return self.penalty(enc, zp, self.prior, generator)

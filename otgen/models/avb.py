@@ -98,6 +98,7 @@ class AVBPenalty(LatentPenalty):
     name = "avb"
     is_divergence = False
     has_critic = True
+    couples_samples = False
 
     def __init__(
         self,
@@ -178,7 +179,7 @@ class AVB(PenalisedAutoEncoder):
             raise ValueError(f"AVB needs an AVBPenalty (got {type(penalty).__name__}).")
         super().__init__(encoder, decoder, prior, penalty, **options)
 
-    def group_loss(self, group, x, *, lam, generator=None):
+    def group_loss(self, group, x, *, lam, generator=None, global_batch=None):
         """Logistic loss of :math:`T` (``"critic"``) or the AVB objective."""
         if group == "critic":
             with torch.no_grad():
@@ -187,4 +188,6 @@ class AVB(PenalisedAutoEncoder):
                 x.shape[0], generator=generator, dtype=zq.dtype, device=zq.device
             )
             return self.penalty.critic_loss(x, zq, zp)
-        return super().group_loss(group, x, lam=lam, generator=generator)
+        return super().group_loss(
+            group, x, lam=lam, generator=generator, global_batch=global_batch
+        )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from otgen.models.distributed import GlobalBatch
 from otgen.models.validate import check_int
 
 __all__ = ["CriticGAN", "GenerativeModel", "UpdateGroup", "check_int"]
@@ -67,8 +68,18 @@ class GenerativeModel(nn.Module):
         *,
         lam: float,
         generator: torch.Generator | None = None,
+        global_batch: GlobalBatch | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss that ``group`` minimises on the batch ``x``, and its terms."""
+        """The loss that ``group`` minimises on the batch ``x``, and its terms.
+
+        In data-parallel training the Trainer passes ``global_batch``
+        (:class:`~otgen.models.distributed.GlobalBatch`): ``x`` is then this
+        rank's share of the global batch, and a term that couples the samples
+        of a batch must be computed on ``global_batch.gather(...)`` of its
+        inputs; means of per-sample terms need nothing (DDP averages the
+        gradients over the ranks). A model whose ``group_loss`` lacks this
+        argument trains on one process only.
+        """
         raise NotImplementedError
 
     def generate(
@@ -112,6 +123,10 @@ class CriticGAN(GenerativeModel):
     r"""A generator :math:`G: Z \to X` trained against a critic in data space.
 
     Shared by WGAN-GP and the (f-)GANs: they differ only in ``group_loss``.
+    Their losses are means of per-sample terms (critic values, logistic terms,
+    the gradient penalty), so in data-parallel training each rank's mean and
+    DDP's average of the gradients give the global batch: ``global_batch`` is
+    not needed.
     Update groups: ``"critic"`` (``n_critic`` updates per step), then
     ``"model"`` (the generator); one Adam setting for both.
     """

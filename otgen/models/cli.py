@@ -36,6 +36,11 @@ runs mix:
 - Every file is written atomically (a temporary file, then a rename); the
   report files (``report.md``, ``metrics.json``, figures) exist only once a
   run has finished, and describe its checkpoint.
+
+``--nproc N`` runs the same command in N data-parallel processes under
+torchrun (:mod:`otgen.models.launch`, :mod:`otgen.models.distributed`); rank 0
+alone then owns ``--out`` (lock, run files, log, checkpoint, report) and every
+rank resumes from the checkpoint.
 """
 
 from __future__ import annotations
@@ -185,6 +190,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--float64", action="store_true", help="train in double precision")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--nproc",
+        type=positive_int,
+        default=1,
+        help="data-parallel processes on this machine, started with torchrun "
+        "(gloo on the CPU, NCCL with one GPU each); batch size per process (1)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=_non_negative_int,
         default=CHECKPOINT_EVERY,
@@ -204,7 +216,7 @@ def register(subparsers: Any) -> None:
     from otgen.models.config_cli import add_config_options
 
     add_config_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
     _register_sample(subparsers)
     from otgen.models.compare import register as register_compare
 
@@ -656,9 +668,12 @@ class _Stop:
 def run(args: argparse.Namespace) -> int:
     """Run ``otgen train``; returns the exit status."""
     from otgen._cli_common import CLIError, one_line
+    from otgen.models.distributed import agree
     from otgen.models.presets import build
     from otgen.models.train import Trainer
 
+    if args.nproc > 1:
+        return _launch(args)
     t_start = time.perf_counter()
     settings, out = _settings(args)
     dtype = torch.float64 if settings["float64"] else torch.float32
@@ -704,7 +719,18 @@ def run(args: argparse.Namespace) -> int:
             f"--config: cannot build the model ({one_line(err)}); use smaller "
             "hidden widths or dimensions"
         ) from err
-    lock = _prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+    # On several processes (torchrun) rank 0 alone owns --out: the lock, the
+    # run files, the log, the checkpoint and the report; every rank resumes.
+    lock, failure, rank0 = None, None, trainer.rank == 0
+    if rank0:
+        try:
+            lock = _prepare_out(out, resume=args.resume, overwrite=args.overwrite)
+        except CLIError as err:
+            failure = err
+    if agree(None if failure is None else str(failure), trainer.world_size):
+        if failure is not None:
+            raise failure
+        return 2  # rank 0 says why
     status = {"status": "not started"}  # run.json is written once training starts
     try:
         if args.resume:
@@ -718,9 +744,10 @@ def run(args: argparse.Namespace) -> int:
                     f"already at step {trainer.step}; pass --steps {trainer.step} "
                     "or more (the total number of steps)"
                 )
-            _truncate_log(log, trainer.step)
-            for name in REPORT_FILES:  # they describe an earlier step
-                (out / name).unlink(missing_ok=True)
+            if rank0:
+                _truncate_log(log, trainer.step)
+                for name in REPORT_FILES:  # they describe an earlier step
+                    (out / name).unlink(missing_ok=True)
         status["status"] = "running"
         data = (train, held_a, held_b)
         return _train_and_report(
@@ -731,9 +758,25 @@ def run(args: argparse.Namespace) -> int:
             status["status"] = f"stopped: {type(err).__name__}"
         raise
     finally:
-        if status["status"] != "not started":
+        if status["status"] != "not started" and rank0:
             _write_run(out, settings, status)
-        lock.release()
+        if lock is not None:
+            lock.release()
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``otgen train --nproc N``: the same command in N processes under torchrun."""
+    import os
+
+    from otgen._cli_common import CLIError
+    from otgen.models.launch import forwarded_options, launch
+
+    if "WORLD_SIZE" in os.environ:
+        raise CLIError(
+            f"--nproc {args.nproc}: this process was already started by torchrun "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); drop --nproc"
+        )
+    return launch(args.nproc, ["train", *forwarded_options(args.parser, args)])
 
 
 def _write_run(out: Path, settings: dict, status: dict) -> None:
@@ -755,7 +798,9 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
 
     train, held_a, held_b = data
     steps, ckpt, every = settings["steps"], out / "checkpoint", args.checkpoint_every
-    _write_run(out, settings, status)
+    rank0 = trainer.rank == 0
+    if rank0:
+        _write_run(out, settings, status)
     todo = max(steps - trainer.step, 0)
 
     def callback(tr) -> bool:
@@ -769,6 +814,8 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
             trainer.fit(todo, callback=callback)
         except TrainingError as err:
             status["status"] = f"failed: {err}"
+            if not rank0:
+                return 2  # every rank stops at the same step; rank 0 says why
             last = f" (the last checkpoint is in {ckpt})" if ckpt.is_dir() else ""
             raise CLIError(f"{err}{last}") from err
         except KeyboardInterrupt:
@@ -778,12 +825,15 @@ def _train_and_report(args, settings, out, trainer, status, t_start, toy, data):
     trainer.save(ckpt)
     if stop.signum is not None:
         status.update(status="interrupted", step=trainer.step)
-        print(  # noqa: T201
-            f"otgen: interrupted at step {trainer.step} of {steps}; checkpoint saved "
-            f"to {ckpt}; continue with: otgen train --out {out} --resume",
-            file=sys.stderr,
-        )
+        if rank0:
+            print(  # noqa: T201
+                f"otgen: interrupted at step {trainer.step} of {steps}; checkpoint "
+                f"saved to {ckpt}; continue with: otgen train --out {out} --resume",
+                file=sys.stderr,
+            )
         return 128 + stop.signum
+    if not rank0:  # rank 0 evaluates and reports
+        return 0
     status.update(status="evaluating", step=trainer.step)
     model = trainer.model
     t0 = time.perf_counter()

@@ -264,7 +264,7 @@ class FGAN(CriticGAN):
         r"""Critic logits :math:`V(x)`, shape (n,)."""
         return self.critic(x).reshape(x.shape[0])
 
-    def group_loss(self, group, x, *, lam, generator=None):
+    def group_loss(self, group, x, *, lam, generator=None, global_batch=None):
         """Critic loss (minus the bound) or generator loss on batch ``x``."""
         if group == "critic":
             with torch.no_grad():

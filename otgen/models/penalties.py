@@ -20,6 +20,12 @@ class                       :math:`D_Z` (estimate on the two batches)
                             \mathrm{KL}(Q(Z|x)\|P_Z)` (VAE): *not* a divergence
                             between :math:`Q_Z` and :math:`P_Z`
 ==========================  ===================================================
+
+In data-parallel training (:mod:`otgen.models.distributed`) the MMD, Sinkhorn,
+exact and sliced penalties (``couples_samples``) are the **global-batch
+estimators**: computed on the codes and prior samples of every rank, gathered,
+identically on each rank, never as the mean of per-rank penalties. The KL and
+the adversarial penalties are means of per-sample terms and need no gather.
 """
 
 from __future__ import annotations
@@ -56,11 +62,19 @@ class LatentPenalty(nn.Module):
         (zero iff the laws agree); False for the per-sample KL of the VAE.
     has_critic : bool
         True when the penalty trains its own critic (group ``"critic"``).
+    couples_samples : bool
+        True (the default) when the value is not a mean of per-sample terms
+        (MMD, Sinkhorn, exact and sliced OT): in data-parallel training it is
+        computed on the global batch, the codes and prior samples of every
+        rank gathered (:mod:`otgen.models.distributed`). False for means of
+        per-sample terms (KL, the adversarial penalties), whose per-rank means
+        DDP's gradient average already turns into the global-batch mean.
     """
 
     name = "penalty"
     is_divergence = True
     has_critic = False
+    couples_samples = True
 
     def config(self) -> dict:
         """JSON description of the options."""
@@ -182,6 +196,12 @@ class AdversarialPenalty(LatentPenalty):
     - ``"minimax"``: :math:`\frac1n\sum_i \log D(z_i) + \log(1 - D(\tilde z_i))
       + \log 4`, an estimate of :math:`2\,\mathrm{JS}` at the optimal critic.
 
+    Both losses are means of per-sample terms, so in data-parallel training
+    (:mod:`otgen.models.distributed`) the adversary's batches need no gather:
+    each rank averages over its own codes and prior samples, and DDP's mean
+    of the gradients is the gradient on the global batch
+    (``couples_samples = False``).
+
     Parameters
     ----------
     d_z : int
@@ -206,6 +226,7 @@ class AdversarialPenalty(LatentPenalty):
 
     name = "adversarial"
     has_critic = True
+    couples_samples = False  # means of per-sample terms, critic loss included
 
     def __init__(
         self,
@@ -453,6 +474,7 @@ class KLPenalty(LatentPenalty):
 
     name = "kl"
     is_divergence = False
+    couples_samples = False
 
     def forward(
         self, enc: Encoding, z_prior: torch.Tensor, prior: Prior, generator=None

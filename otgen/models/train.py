@@ -6,7 +6,8 @@ Per step, with alternating updates (default) each update group of the model
 groups compute their gradients at the same parameters on one batch, then step.
 
 Every random choice is seeded: data order (a NumPy generator), model noise
-(prior samples, reparametrisation, critic interpolates: one torch generator),
+(prior samples, reparametrisation, critic interpolates: one torch generator,
+one per rank in data-parallel training, :mod:`otgen.models.distributed`),
 weight initialisation (the preset's ``seed``). Checkpoints hold state dicts
 (model, optimisers, generators, schedule, data position, step, history) saved
 with :func:`torch.save` and read back with ``torch.load(weights_only=True)``,
@@ -32,6 +33,18 @@ from otgen.models.base import GenerativeModel, check_int
 from otgen.models.data import batches
 from otgen.models.datasets import as_points
 from otgen.models.devices import autocast, default_threads, resolve_device
+from otgen.models.distributed import (
+    GlobalBatch,
+    RankBlockSampler,
+    agree,
+    all_gather_objects,
+    all_ranks_any,
+    mean_over_ranks,
+    rank_seed,
+    setup_process_group,
+    shared_seed,
+    wrap_group,
+)
 from otgen.models.report import atomic_write, atomic_write_text
 
 __all__ = ["LambdaSchedule", "Trainer", "TrainingError", "load_model"]
@@ -223,9 +236,13 @@ class Trainer:
         shuffled from ``seed`` (a resumed checkpoint restarts that order, so
         resuming is exact for tensor data only); a DataLoader is cycled in its own order
         (bit-for-bit resume then needs a seeded loader). Items may be
-        tensors or ``(x, label)`` pairs.
+        tensors or ``(x, label)`` pairs. On several ranks every rank passes
+        the same tensor or Dataset and takes its block of each global batch;
+        a DataLoader is used as given (give each rank its own shard, with
+        equal batch sizes).
     batch_size : int, default=256
-        Batch size for tensor data and Datasets.
+        Batch size for tensor data and Datasets; per rank on several ranks
+        (global batch ``batch_size * world_size``).
     seed : int, default=0
         Seeds data order and model noise.
     update : {"alternating", "simultaneous"}, default="alternating"
@@ -260,6 +277,21 @@ class Trainer:
     amp : bool, default=False
         bfloat16 automatic mixed precision for the networks (CUDA only); the
         losses and latent penalties stay in float32.
+
+    Notes
+    -----
+    **Data-parallel training.** Under ``torchrun --nproc-per-node R`` (or
+    ``otgen train --nproc R``), or with a default process group initialised
+    beforehand, the trainer joins the group (initialising it from torchrun's
+    environment: gloo on the CPU, NCCL on CUDA with ``cuda:LOCAL_RANK``) and
+    wraps each update group's loss in DistributedDataParallel. The step is the
+    single-process step of the global batch of ``R * batch_size`` points:
+    per-sample terms are averaged by DDP, latent penalties that couple samples
+    are computed on the gathered global batch (the global-batch estimator, not
+    the mean of per-rank penalties; :mod:`otgen.models.distributed`). The
+    logged terms are means over the ranks; rank 0 alone writes the log and the
+    checkpoints, which hold every rank's generator, and every rank resumes
+    from them (``world_size`` is then part of the configuration).
 
     Examples
     --------
@@ -309,8 +341,10 @@ class Trainer:
             num_threads = check_int(
                 num_threads, name="num_threads", minimum=1, fix="; or pass 'auto'"
             )
-        if device is not None:
-            model.to(resolve_device(device))
+        where = resolve_device(device) if device is not None else model.device
+        where, rank, world = setup_process_group(where)
+        if device is not None or where != model.device:
+            model.to(where)
         if not isinstance(amp, bool):
             raise ValueError(f"amp must be True or False (got {amp!r}).")
         if amp and model.device.type != "cuda":
@@ -342,31 +376,38 @@ class Trainer:
             )
         self.model, self.seed, self.update = model, seed, update
         self.batch_size = batch_size
+        self.rank, self.world_size = rank, world
+        if world > 1:
+            _check_data_parallel(model)
         self.dtype = model.dtype
         self.device = model.device
         self.amp = amp
         if isinstance(data, (torch.Tensor, np.ndarray)):
             self.data = self._fit_shape(as_points(data).to(self.dtype))
             self.data = self.data.to(self.device)
-            if self.data.shape[0] < batch_size:
+            if self.data.shape[0] < batch_size * world:
                 raise ValueError(
-                    f"batch_size must be at most the number of points (got "
-                    f"batch_size={batch_size} for {self.data.shape[0]} points)."
+                    f"batch_size must be at most the number of points{_per(world)} "
+                    f"(got batch_size={batch_size} for {self.data.shape[0]} points)."
                 )
             self._stream = None
         elif _is_dataset(data):
-            if len(data) < batch_size:
+            if len(data) < batch_size * world:
                 raise ValueError(
-                    f"batch_size must be at most the number of points (got "
-                    f"batch_size={batch_size} for a Dataset of {len(data)})."
+                    f"batch_size must be at most the number of points{_per(world)} "
+                    f"(got batch_size={batch_size} for a Dataset of {len(data)})."
                 )
+            order = torch.Generator().manual_seed(seed)
+            split = {"shuffle": True, "generator": order}
+            if world > 1:  # this rank's block of each global batch
+                sampler = RankBlockSampler(len(data), batch_size, rank, world, order)
+                split = {"sampler": sampler}
             loader = torch.utils.data.DataLoader(
                 data,
                 batch_size=batch_size,
-                shuffle=True,
                 drop_last=True,
-                generator=torch.Generator().manual_seed(seed),
                 pin_memory=self.device.type == "cuda",
+                **split,
             )
             self.data, self._stream = None, batches(loader)
         else:
@@ -424,7 +465,17 @@ class Trainer:
         }
         if amp:
             self.options["amp"] = True
-        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        if world > 1:
+            self.options["world_size"] = world
+        self.generator = torch.Generator(device=self.device).manual_seed(
+            rank_seed(self.seed, rank)
+        )
+        shared = None
+        if world > 1:
+            shared = torch.Generator(device=self.device)
+            shared.manual_seed(shared_seed(self.seed))
+        self.global_batch = GlobalBatch(rank, world, shared)
+        self._objectives = {g.name: self._objective(g) for g in self.groups}
         self._rng = np.random.default_rng((self.seed, 1))
         self._perm: np.ndarray | None = None
         self._pos = 0
@@ -454,16 +505,27 @@ class Trainer:
             )
         return x.reshape(x.shape[0], *shape)
 
+    def _objective(self, group) -> Callable[..., Any]:
+        """``f(x, lam, generator)``: the loss of ``group``; DDP over it on R ranks."""
+        if self.world_size == 1:
+            model, name = self.model, group.name
+            return lambda x, lam, gen: model.group_loss(name, x, lam=lam, generator=gen)
+        return wrap_group(
+            self.model, group.name, group.params, self.global_batch, self.device
+        )
+
     # -- data -------------------------------------------------------------------
     def _next_batch(self) -> torch.Tensor:
+        """The next batch: on R ranks, this rank's block of the global batch."""
         if self._stream is not None:
             x = self._fit_shape(next(self._stream))
             return x.to(self.device, self.dtype, non_blocking=True)
-        n = self.data.shape[0]
-        if self._perm is None or self._pos + self.batch_size > n:
+        n, b = self.data.shape[0], self.batch_size
+        if self._perm is None or self._pos + b * self.world_size > n:
             self._perm, self._pos = self._rng.permutation(n), 0
-        idx = self._perm[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
+        lo = self._pos + self.rank * b
+        idx = self._perm[lo : lo + b]
+        self._pos += b * self.world_size
         return self.data[torch.from_numpy(idx).to(self.device)]
 
     # -- one step -----------------------------------------------------------------
@@ -471,9 +533,7 @@ class Trainer:
         """The loss of ``group`` on ``x`` and its finite terms, or TrainingError."""
         try:
             with autocast(self.device, self.amp):
-                loss, terms = self.model.group_loss(
-                    group, x, lam=lam, generator=self.generator
-                )
+                loss, terms = self._objectives[group](x, lam, self.generator)
         except (ValueError, RuntimeError) as err:
             # A piece of the model (e.g. a penalty checking its input) refused
             # non-finite values: name where they first appeared, not the input.
@@ -490,6 +550,9 @@ class Trainer:
                 "(NaN or inf): the run diverged; lower the learning rate or lambda, "
                 "check the data for extreme values, or train in float64."
             ) from err
+        if self.world_size > 1:  # the terms of the global batch: rank means
+            vals = torch.stack([t.detach().to(torch.float64) for t in terms.values()])
+            terms = dict(zip(terms, mean_over_ranks(vals, self.world_size)))
         return loss, _finite_or_raise(terms, self.step, group)
 
     def _update(self, group, lam: float) -> dict[str, float]:
@@ -513,11 +576,10 @@ class Trainer:
                 out.update({f"{g.name}/{k}": v for k, v in vals.items()})
         else:
             x = self._next_batch()
-            for g in self.groups:
+            for g in self.groups:  # no step before every group has its gradient
                 loss, vals = self._loss(g.name, x, lam)
-                grads = torch.autograd.grad(loss, g.params, allow_unused=True)
-                for p, gr in zip(g.params, grads):
-                    p.grad = gr
+                self.optimizers[g.name].zero_grad(set_to_none=True)
+                loss.backward(inputs=g.params)
                 out.update({f"{g.name}/{k}": v for k, v in vals.items()})
             for g in self.groups:
                 self.optimizers[g.name].step()
@@ -540,7 +602,13 @@ class Trainer:
             ``callback(trainer)`` after every step (and its log line); a true
             return value stops training there, between two steps, so that the
             trainer can be saved and resumed bit-for-bit. ``otgen train`` uses
-            it for periodic checkpoints and to stop cleanly on Ctrl-C.
+            it for periodic checkpoints and to stop cleanly on Ctrl-C. On
+            several ranks it runs on every rank, and training stops on every
+            rank when it returns true on one (one all-reduce per step).
+
+        On several ranks only rank 0 writes the log, the TensorBoard scalars
+        and the progress bar; every rank keeps the same ``history`` (the
+        logged terms are means over the ranks).
 
         Raises
         ------
@@ -551,14 +619,17 @@ class Trainer:
         from tqdm.auto import tqdm
 
         steps = check_int(steps, name="steps", minimum=0)
-        log = self.log_path.open("a") if self.log_path is not None else None
+        writer = self.rank == 0
+        log = None
+        if self.log_path is not None and writer:
+            log = self.log_path.open("a")
         board = None
-        if self.tensorboard is not None:
+        if self.tensorboard is not None and writer:
             board = _summary_writer_class()(log_dir=str(self.tensorboard))
         bar = tqdm(
             total=steps,
             file=sys.stderr,
-            disable=not self.progress,
+            disable=not (self.progress and writer),
             desc="train",
             leave=False,
             dynamic_ncols=True,
@@ -587,7 +658,9 @@ class Trainer:
                         if k.startswith("model/")
                     }
                     bar.set_postfix(short, refresh=False)
-                if callback is not None and callback(self):
+                if callback is not None and all_ranks_any(
+                    bool(callback(self)), self.world_size, self.device
+                ):
                     break
         finally:
             torch.set_num_threads(threads)
@@ -601,8 +674,15 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything that changes during training (tensors and plain values)."""
+        """Everything that changes during training (tensors and plain values).
+
+        On several ranks, this rank's state (its own ``generator``) and the
+        ranks' shared generator; :meth:`save` adds every rank's generator.
+        """
         perm = None if self._perm is None else torch.from_numpy(self._perm.copy())
+        shared = {}
+        if self.global_batch.generator is not None:
+            shared["shared_generator"] = self.global_batch.generator.get_state()
         return {
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -612,19 +692,27 @@ class Trainer:
             "data_pos": self._pos,
             "step": self.step,
             "history": self.history,
+            **shared,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`.
 
         Raises ValueError when the state does not fit this model or trainer
-        (other parameter names or shapes, other update groups).
+        (other parameter names or shapes, other update groups). Each rank
+        takes its own generator from ``rank_generators`` when the state has
+        one for it (a rank that the saved run did not have keeps its seed).
         """
         try:
             self.model.load_state_dict(state["model"])
             for k, o in self.optimizers.items():
                 o.load_state_dict(state["optimizers"][k])
-            self.generator.set_state(state["generator"])
+            ranks = state.get("rank_generators") or [state["generator"]]
+            if self.rank < len(ranks):
+                self.generator.set_state(ranks[self.rank])
+            shared = self.global_batch.generator
+            if shared is not None and "shared_generator" in state:
+                shared.set_state(state["shared_generator"])
             self.schedule.load_state_dict(state["schedule"])
             perm = state["data_perm"]
             self._perm = None if perm is None else perm.numpy()
@@ -644,15 +732,43 @@ class Trainer:
         Each file is written atomically (a temporary file, then a rename), the
         state first: an interrupted save leaves the previous checkpoint, or a
         step mismatch that :meth:`load` reports, never a truncated file.
+
+        On several ranks every rank calls it: the ranks' generator states are
+        gathered, rank 0 writes, and the call returns on every rank once the
+        files are written (or raises on every rank when rank 0 could not
+        write them). Every rank then resumes with :meth:`load` from the same
+        directory (on several nodes it must be visible to all of them).
         """
         d = Path(directory)
+        state = self.state_dict()
+        if self.world_size > 1:
+            own = self.generator.get_state()
+            state["rank_generators"] = all_gather_objects(own, self.world_size)
+        failure: Exception | None = None
+        if self.rank == 0:
+            try:
+                self._write(d, state)
+            except (OSError, ValueError) as err:
+                if self.world_size == 1:
+                    raise
+                failure = err
+        message = agree(
+            None if failure is None else " ".join(str(failure).split()),
+            self.world_size,
+        )
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise ValueError(f"rank 0 could not save the checkpoint: {message}")
+        return d
+
+    def _write(self, d: Path, state: dict[str, Any]) -> None:
         if d.exists() and not d.is_dir():
             raise ValueError(
                 f"cannot save a checkpoint to {d}: a file is in the way; move it "
                 "or pass another directory."
             )
         d.mkdir(parents=True, exist_ok=True)
-        state = self.state_dict()
         config = {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.config,
@@ -663,7 +779,6 @@ class Trainer:
         text = json.dumps(config, indent=1) + "\n"
         atomic_write(d / "state.pt", lambda tmp: torch.save(state, tmp))
         atomic_write_text(d / "config.json", text)
-        return d
 
     def load(self, directory: str | Path, *, override: Iterable[str] = ()) -> Trainer:
         """Restore a checkpoint written by :meth:`save` into this trainer.
@@ -709,6 +824,15 @@ class Trainer:
             for q, leaf, a, b in diffs
             if q not in override and leaf not in override
         ]
+        if [q for q, _, _ in left] == ["trainer.world_size"]:
+            saved = config["trainer"].get("world_size", 1)
+            raise ValueError(
+                f"checkpoint {directory} was written by {saved} process(es) and "
+                f"this trainer runs on {self.world_size}: resume it with "
+                f"{saved} (torchrun --nproc-per-node {saved}, or otgen train "
+                f"--nproc {saved}), or pass override=('world_size',) to go on with "
+                f"{self.world_size} (another global batch: not a continuation)."
+            )
         if left:
             names = sorted({q.split(".", 1)[1] for q, _, _ in left})
             listed = "; ".join(
@@ -737,6 +861,7 @@ class Trainer:
         config, _ = _read_checkpoint(directory)
         model = _build_from_config(config["model"])
         opts = dict(config["trainer"])
+        opts.pop("world_size", None)  # set by the processes, not an option
         opts["dtype"] = getattr(torch, opts["dtype"])
         opts.update(overrides)
         changed = [k for k in overrides if k in config["trainer"]]
@@ -856,6 +981,27 @@ def _summary_writer_class():
             "tensorboard (or otgen[tensorboard]), or pass tensorboard=None."
         ) from err
     return SummaryWriter
+
+
+def _per(world: int) -> str:
+    return "" if world == 1 else f" divided by the {world} ranks"
+
+
+def _check_data_parallel(model: GenerativeModel) -> None:
+    """A ValueError unless ``model.group_loss`` takes ``global_batch``."""
+    import inspect
+
+    params = inspect.signature(model.group_loss).parameters
+    if "global_batch" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    ):
+        return
+    raise ValueError(
+        f"{type(model).__name__}.group_loss takes no global_batch argument, so "
+        "its penalties would be per-rank estimates in data-parallel training; "
+        "add global_batch=None to it and gather what couples the samples of a "
+        "batch (GenerativeModel.group_loss), or train in one process."
+    )
 
 
 def _is_dataset(data: Any) -> bool:

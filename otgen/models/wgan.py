@@ -61,7 +61,7 @@ class WGANGP(CriticGAN):
         )
         self.gp_weight = float(gp_weight)
 
-    def group_loss(self, group, x, *, lam, generator=None):
+    def group_loss(self, group, x, *, lam, generator=None, global_batch=None):
         """Critic loss (with gradient penalty) or generator loss on batch ``x``."""
         if group == "critic":
             with torch.no_grad():
