@@ -732,8 +732,8 @@ def _solve(
                 bw = aw
             sol = _large_eps(xw, yw, aw, bw, cost, eps_w, tol, unit_mass)
             red = red.all_pairs()  # no op: the gradient runs on all pairs
+            al, bl = (aw, bw) if shard is None else (aw[shard.rows], bw[shard.cols])
             if shard is not None:  # solved whole on every rank: keep its rows
-                al, bl = aw[shard.rows], bw[shard.cols]
                 sol.f, sol.sg = sol.f[shard.rows], sol.sg[shard.rows]
                 sol.g, sol.sf = sol.g[shard.cols], sol.sf[shard.cols]
                 op = ShardedOp(xw, yw, cost, red, shard)

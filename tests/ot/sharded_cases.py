@@ -52,7 +52,8 @@ def data(spec: dict):
         a = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
         b = torch.rand(m, generator=g, dtype=torch.float64) + 0.1
         a, b = a / a.sum(), b / b.sum()
-    return x, y, a, b
+    dt = spec.get("dtype", torch.float64)
+    return tuple(None if t is None else t.to(dt) for t in (x, y, a, b))
 
 
 def slices(spec: dict, rank: int, world: int) -> tuple[slice, slice]:
@@ -63,7 +64,9 @@ def slices(spec: dict, rank: int, world: int) -> tuple[slice, slice]:
     return slice(sx, sx + cx[rank]), slice(sy, sy + cy[rank])
 
 
-def run_case(spec: dict, rank: int | None = None, world: int | None = None) -> dict:
+def run_case(
+    spec: dict, rank: int | None = None, world: int | None = None, group="world"
+) -> dict:
     """Value, potentials and gradients of a case: whole, or the rank's rows."""
     x, y, a, b = data(spec)
     if rank is not None:
@@ -75,7 +78,7 @@ def run_case(spec: dict, rank: int | None = None, world: int | None = None) -> d
     ws = [None if t is None else t.clone().requires_grad_(True) for t in (a, b)]
     kw = dict(spec.get("kw", {}))
     if rank is not None:
-        kw["group"] = "world"
+        kw["group"] = group
     kind = spec["kind"]
     if spec.get("same"):  # the same objects as x and y, a and b
         ts, ws = [ts[0], ts[0]], [ws[0], ws[0]]
@@ -106,9 +109,12 @@ def reference(spec: dict) -> dict:
 def compare(spec: dict, ref: dict, got: dict, rank: int, world: int, tol=1e-10):
     """The quantities of rank ``rank`` that differ from the reference by > tol.
 
+    A case's own ``tol`` (float32 cases) replaces ``tol``.
+
     Returns a list of ``(name, max abs difference)``; empty when all agree.
     """
     rx, ry = slices(spec, rank, world)
+    tol = spec.get("tol", tol)
     bad = []
     rows = {"f": rx, "g": ry, "gx": rx, "gy": ry, "ga": rx, "gb": ry}
     for key, r in ref.items():
@@ -127,12 +133,12 @@ def compare(spec: dict, ref: dict, got: dict, rank: int, world: int, tol=1e-10):
     return bad
 
 
-def traffic_case(spec: dict, rank: int, world: int) -> dict:
+def traffic_case(spec: dict, rank: int, world: int, group="world") -> dict:
     """The collectives of one sharded sinkhorn call (no gradient)."""
     x, y, _, _ = data(spec)
     rx, ry = slices(spec, rank, world)
     with sharded_mod.traffic() as t:
-        res = sinkhorn(x[rx], y[ry], group="world", **spec.get("kw", {}))
+        res = sinkhorn(x[rx], y[ry], group=group, **spec.get("kw", {}))
     return {"calls": t.calls, "n_iter": res.n_iter, "converged": res.converged}
 
 
@@ -141,7 +147,7 @@ def traffic_case(spec: dict, rank: int, world: int) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def error_case(name: str, rank: int, world: int) -> str:
+def error_case(name: str, rank: int, world: int, group="world") -> str:
     """Run an invalid sharded call; return the error message (or '')."""
     g = torch.Generator().manual_seed(rank)
     x = torch.randn(5 + rank, 3, generator=g, dtype=torch.float64)
@@ -149,21 +155,21 @@ def error_case(name: str, rank: int, world: int) -> str:
     try:
         if name == "dim":
             xr = x[:, :2] if rank == 1 else x
-            sinkhorn(xr, y[:, : xr.shape[1]], group="world")
+            sinkhorn(xr, y[:, : xr.shape[1]], group=group)
         elif name == "mass":  # b sums to 0.5 over the ranks, a to 1
             n_all = sum(5 + r for r in range(world))
             a = torch.full((x.shape[0],), 1.0 / n_all, dtype=torch.float64)
             b = torch.full((4,), 0.5 / (4 * world), dtype=torch.float64)
-            sinkhorn(x, y, a, b, group="world")
+            sinkhorn(x, y, a, b, group=group)
         elif name == "per_rank":  # each rank normalises its own weights
             a = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64)
             b = torch.full((4,), 0.25, dtype=torch.float64)
-            mmd(x, y, a, b, group="world")
+            mmd(x, y, a, b, group=group)
         elif name == "some_weights":
             a = torch.full((x.shape[0],), 0.1, dtype=torch.float64)
-            sinkhorn(x, y, a if rank == 0 else None, group="world")
+            sinkhorn(x, y, a if rank == 0 else None, group=group)
         elif name == "reach":
-            sinkhorn(x, y, reach=1.0, group="world")
+            sinkhorn(x, y, reach=1.0, group=group)
         else:
             raise KeyError(name)
     except ValueError as err:
@@ -200,8 +206,12 @@ def planted(defect: str):
 # ---------------------------------------------------------------------------
 
 
-def worker(rank: int, world: int, port: int, jobs: list, out: str) -> None:
-    """One gloo rank: run the jobs, save ``{job name: result}`` to ``out``."""
+def worker(rank: int, nprocs: int, port: int, jobs: list, out: str) -> None:
+    """One gloo rank: run the jobs, save ``{(world, name): result}`` to ``out``.
+
+    A job ``(world, name, spec)`` runs on ranks ``0 .. world - 1``: on the
+    default group when ``world == nprocs``, else on a ``new_group`` of them.
+    """
     import torch.distributed as dist
 
     torch.set_num_threads(1)
@@ -210,42 +220,52 @@ def worker(rank: int, world: int, port: int, jobs: list, out: str) -> None:
     dist.init_process_group(
         "gloo",
         rank=rank,
-        world_size=world,
+        world_size=nprocs,
         init_method=f"tcp://127.0.0.1:{port}",
         timeout=timedelta(seconds=60),
     )
+    groups = {nprocs: "world"}
+    for w in sorted({w for w, _, _ in jobs}):
+        if w < nprocs:  # every process calls new_group, in the same order
+            groups[w] = dist.new_group(list(range(w)))
     results = {}
-    for name, job in jobs:
+    for world, name, job in jobs:
+        if rank >= world:
+            continue
+        group = groups[world]
         try:
             if job.get("planted"):
                 planted(job["planted"])
             if "error" in job:
-                results[name] = {"message": error_case(job["error"], rank, world)}
+                msg = error_case(job["error"], rank, world, group)
+                results[world, name] = {"message": msg}
             elif job["kind"] == "traffic":
-                results[name] = traffic_case(job, rank, world)
+                results[world, name] = traffic_case(job, rank, world, group)
             else:
                 t0 = time.perf_counter()
-                results[name] = run_case(job, rank, world)
-                results[name]["seconds"] = time.perf_counter() - t0
+                results[world, name] = run_case(job, rank, world, group)
+                results[world, name]["seconds"] = time.perf_counter() - t0
         except Exception:  # noqa: BLE001 (reported to the parent, which fails)
-            results[name] = {"crash": traceback.format_exc()}
+            results[world, name] = {"crash": traceback.format_exc()}
     torch.save(results, Path(out) / f"rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
 
 
-def launch(world: int, jobs: list, out: str, timeout: float = 150.0) -> list[dict]:
-    """Run ``jobs`` on ``world`` gloo processes; the per-rank results.
+def launch(jobs: list, out: str, timeout: float = 150.0) -> dict:
+    """Run ``(world, name, spec)`` jobs on gloo processes (as many as the
+    largest world); ``{(world, name): [result of rank 0, 1, ...]}``.
 
     Raises TimeoutError (after killing the processes) past ``timeout``.
     """
     import torch.multiprocessing as mp
 
+    nprocs = max(w for w, _, _ in jobs)
     port = free_port()
     ctx = mp.start_processes(
         worker,
-        args=(world, port, jobs, out),
-        nprocs=world,
+        args=(nprocs, port, jobs, out),
+        nprocs=nprocs,
         join=False,
         start_method="spawn",
     )
@@ -254,13 +274,14 @@ def launch(world: int, jobs: list, out: str, timeout: float = 150.0) -> list[dic
         while not ctx.join(timeout=1.0):
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"{world} gloo processes still running after {timeout} s"
+                    f"{nprocs} gloo processes still running after {timeout} s"
                 )
     finally:
         for p in ctx.processes:
             if p.is_alive():
                 p.kill()
                 p.join(5)
-    return [
-        torch.load(Path(out) / f"rank{r}.pt", weights_only=False) for r in range(world)
+    ranks = [
+        torch.load(Path(out) / f"rank{r}.pt", weights_only=False) for r in range(nprocs)
     ]
+    return {(w, name): [ranks[r][w, name] for r in range(w)] for w, name, _ in jobs}
