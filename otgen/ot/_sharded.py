@@ -50,6 +50,7 @@ payload per rank. :func:`traffic` counts what this module sends.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -71,9 +72,14 @@ __all__ = [
 
 @dataclass
 class Traffic:
-    """Collectives sent by this module while counting: ``(name, bytes)``."""
+    """Collectives sent by this module while counting: ``(name, bytes)``.
+
+    ``seconds``: the wall time spent inside them (waiting for the slowest
+    rank included).
+    """
 
     calls: list[tuple[str, int]] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def bytes(self) -> int:
@@ -109,6 +115,19 @@ def _record(name: str, t: torch.Tensor) -> None:
         c.calls.append((name, t.numel() * t.element_size()))
 
 
+@contextlib.contextmanager
+def _timed():
+    if not _TRAFFIC:
+        yield
+        return
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        for c in _TRAFFIC:
+            c.seconds += time.perf_counter() - t0
+
+
 def _dist():
     import torch.distributed as dist
 
@@ -120,7 +139,8 @@ def _all_reduce(t: torch.Tensor, group, op: str = "sum") -> torch.Tensor:
     dist = _dist()
     _record("all_reduce", t)
     kind = dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM
-    dist.all_reduce(t, op=kind, group=group)
+    with _timed():
+        dist.all_reduce(t, op=kind, group=group)
     return t
 
 
@@ -164,7 +184,8 @@ class _Gather(torch.autograd.Function):
         pad[: t.shape[0]] = t
         parts = [torch.empty_like(pad) for _ in counts]
         _record("all_gather", pad)
-        _dist().all_gather(parts, pad, group=group)
+        with _timed():
+            _dist().all_gather(parts, pad, group=group)
         ctx.group, ctx.counts, ctx.rank = group, counts, rank
         return torch.cat([q[:c] for q, c in zip(parts, counts)])
 
