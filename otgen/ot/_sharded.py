@@ -225,6 +225,7 @@ class Shard:
     nx: tuple[int, ...]
     ny: tuple[int, ...]
     same: bool = False
+    device: torch.device = torch.device("cpu")  # where the flags are reduced
 
     @property
     def rows(self) -> slice:
@@ -247,7 +248,15 @@ class Shard:
         """The shard of the problem (left, right), each ``"x"`` or ``"y"``."""
         pick = {"x": self.nx, "y": self.ny}
         same = self.same or left == right
-        return Shard(self.group, self.rank, self.size, pick[left], pick[right], same)
+        return Shard(
+            self.group,
+            self.rank,
+            self.size,
+            pick[left],
+            pick[right],
+            same,
+            self.device,
+        )
 
     def gather(self, t: torch.Tensor, side: str) -> torch.Tensor:
         """The global tensor of ``side`` (``"x"`` or ``"y"``), differentiable."""
@@ -272,7 +281,9 @@ class Shard:
 
     def any(self, flag: bool) -> bool:
         """True on every rank if ``flag`` is True on one."""
-        t = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)
+        t = torch.tensor(
+            [1.0 if flag else 0.0], dtype=torch.float64, device=self.device
+        )
         return bool(_all_reduce(t, self.group, "max")[0] > 0)
 
     def combine(self, partial: torch.Tensor, eps: float, grad: bool = False):
@@ -385,6 +396,7 @@ def open_shard(group, x, y, a, b, names: tuple[str, str] = ("x", "y")):
         tuple(inf["n"] for inf in infos),
         tuple(inf["m"] for inf in infos),
         all(inf["same"] for inf in infos),
+        local[0].device,
     )
     tx, ty = local
     out = []
@@ -475,8 +487,8 @@ class ShardedReduction:
         s = self.shard
         return torch.cat(
             [
-                torch.arange(s.rows.start, s.rows.stop),
-                n + torch.arange(s.cols.start, s.cols.stop),
+                torch.arange(s.rows.start, s.rows.stop, device=s.device),
+                n + torch.arange(s.cols.start, s.cols.stop, device=s.device),
             ]
         )
 
@@ -485,7 +497,7 @@ class ShardedReduction:
     ) -> torch.Tensor:
         """``V^T K V`` (or its diagonal), in float64, summed over the ranks."""
         idx = self.own(n)
-        rest = torch.ones(z.shape[0], dtype=torch.bool)
+        rest = torch.ones(z.shape[0], dtype=torch.bool, device=z.device)
         rest[idx] = False
         # The own rows against themselves as a symmetric block (self pairs at
         # distance exactly 0, as in one process), then against the others.
