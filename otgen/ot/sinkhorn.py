@@ -1172,8 +1172,8 @@ def sinkhorn(
     S)`, and each rank keeps its rows; the marginal errors and the dual
     objective are per-rank sums and an ``all_reduce``, so every rank stops
     after the same iteration. Per iteration: 4 ``all_reduce`` of n, n, m, m
-    numbers and one of 2, i.e. :math:`16 (n + m) + 16` bytes of payload in
-    float64 (:math:`16 n + 16` for a symmetric problem); the
+    numbers and two of 2 (the errors), i.e. :math:`16 (n + m) + 32` bytes of
+    payload in float64 (:math:`16 n + 16` for a symmetric problem); the
     :math:`n \times m` matrix is never gathered, each rank reduces over
     :math:`n |J_r| + m |I_r|` pairs per iteration. Gradients: every rank
     calls ``backward()`` on the value and gets the single-process gradient on
