@@ -16,8 +16,9 @@ Parts (``--part``):
   :func:`otgen.ot._sharded.traffic`, which counts every collective's payload
   and the time spent in them. Model per Sinkhorn iteration (alternating
   updates): ``all_reduce`` MAX and SUM of n numbers (row soft-min) and of m
-  (column soft-min), and 2 ``all_reduce`` of 2 numbers (the marginal errors)
-  at the target eps: ``2 (n + m) s + 32`` bytes, s the working dtype's size.
+  (column soft-min), and one ``all_reduce`` of 4 float64 (the two marginal
+  errors) at the target eps: ``2 (n + m) s + 32`` bytes, s the working
+  dtype's size.
 
 * ``train`` -- distributed training; written by another session on its
   branch (not in this branch yet).
@@ -153,7 +154,7 @@ def _traffic_table(tr: dict, n: int, m: int) -> list[dict]:
     ar = [b for c, b in calls if c == "all_reduce"]
     sizes = {n * 4, n * 8, m * 4, m * 8}
     smin = [b for b in ar if b in sizes]  # soft-min passes (MAX and SUM)
-    resid = [b for b in ar if b == 16]  # marginal errors (2 float64 sums)
+    resid = [b for b in ar if b in (16, 32)]  # marginal errors (float64 sums)
     k = tr["n_iter"]
     itemsize = 4 if n * 4 in smin else 8
     return [

@@ -40,7 +40,7 @@ DistributedDataParallel).
 
 **Communication per Sinkhorn iteration** (balanced, alternating updates at the
 target eps): two ``all_reduce`` of :math:`n` numbers (row soft-min), two of
-:math:`m` (column soft-min) and two of 2 numbers (the two marginal errors):
+:math:`m` (column soft-min) and one of 4 numbers (the two marginal errors):
 payload :math:`2 (n + m) + 4` numbers, :math:`16 (n + m) + 32` bytes in
 float64 (during the annealing, no errors: :math:`16 (n + m)`). A symmetric
 problem (:math:`\mathrm{OT}_\varepsilon(\alpha, \alpha)`) sends :math:`2 n
