@@ -43,8 +43,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 __all__ = ["DEFAULT_RTOL", "DEFAULT_TOL", "Stop", "ValueRule"]
 
 # Relative change of the value that more iterations may still bring.
@@ -126,8 +124,3 @@ class ValueRule:
             tail = math.inf
         self.remaining = tail / scale if scale > 0 else (0.0 if tail == 0 else tail)
         return self.remaining <= self.rtol
-
-
-def potentials_size(*ts: torch.Tensor) -> float:
-    """Largest absolute entry of the potentials (the rounding floor's scale)."""
-    return max(float(t.abs().max()) for t in ts if t.numel())

@@ -14,6 +14,8 @@ r"""The debiased Sinkhorn divergence.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from otgen._arrays import ArrayLike, is_torch, scalar_output
@@ -42,6 +44,7 @@ def sinkhorn_divergence(
     max_iter: int = 1000,
     backend: Backend = "auto",
     progress: bool | None = None,
+    group: Any = None,
 ):
     r"""Debiased Sinkhorn divergence between two weighted point clouds.
 
@@ -81,6 +84,13 @@ def sinkhorn_divergence(
         A progress bar per problem (``OT(a,b)``, ``OT(a,a)``, ``OT(b,b)``)
         on standard error; None: from 1e9 pairs, as in
         :func:`otgen.ot.sinkhorn.sinkhorn`.
+    group : torch.distributed ProcessGroup or "world", optional
+        Sharded clouds: each rank passes its rows of x (and a) and of y (and
+        b); the three problems run sharded as in
+        :func:`otgen.ot.sinkhorn.sinkhorn` (``OT(a,a)`` over the rows of x
+        on each rank, ``OT(b,b)`` over those of y). The value is global on
+        every rank; every rank calls ``backward()`` and gets the gradient on
+        its rows. Balanced, unbatched problems only.
 
     Returns
     -------
@@ -110,13 +120,13 @@ def sinkhorn_divergence(
     >>> round(s, 4)
     9.0
     """
-    if is_batched(x, y):  # (B, n, d): one divergence per pair, solved in turn
+    if is_batched(x, y) and group is None:  # (B, n, d): one per pair, in turn
         kw = dict(eps=eps, cost=cost, p=p, q=q, reach=reach, scaling=scaling)
         kw.update(tol=tol, rtol=rtol, max_iter=max_iter, backend=backend)
         kw.update(progress=progress)
         return over_batch(sinkhorn_divergence, x, y, a, b, **kw)
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, c, rv, e, s, t, mi = _prepare(
+    tx, ty, ta, tb, c, rv, e, s, t, mi, shard = _prepare(
         x,
         y,
         a,
@@ -130,18 +140,22 @@ def sinkhorn_divergence(
         tol=tol,
         rtol=rtol,
         max_iter=max_iter,
+        group=group,
     )
     show = _check_progress(progress, tx.shape[0], ty.shape[0])
-    if x is y and a is b:  # identical inputs: three symmetric problems
-        ty, tb = tx, ta
+    if shard is not None:
+        show = show and shard.rank == 0
+    if (x is y and a is b) if shard is None else shard.same:
+        ty, tb = tx, ta  # identical inputs: three symmetric problems
     kw = dict(eps=e, cost=c, reach=rv, scaling=s, stop=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
-    for u, v, wu, wv, coef, label in (
-        (tx, ty, ta, tb, 1.0, "OT(a,b)"),
-        (tx, tx, ta, ta, -0.5, "OT(a,a)"),
-        (ty, ty, tb, tb, -0.5, "OT(b,b)"),
+    for u, v, wu, wv, coef, label, sides in (
+        (tx, ty, ta, tb, 1.0, "OT(a,b)", ("x", "y")),
+        (tx, tx, ta, ta, -0.5, "OT(a,a)", ("x", "x")),
+        (ty, ty, tb, tb, -0.5, "OT(b,b)", ("y", "y")),
     ):
-        res = _solve(u, v, wu, wv, progress=label if show else None, **kw)
+        view = None if shard is None else shard.view(*sides)
+        res = _solve(u, v, wu, wv, progress=label if show else None, shard=view, **kw)
         if not res.sol.converged:
             _warn("sinkhorn_divergence", res.sol, e, t, mi)
         total = total + coef * res.value

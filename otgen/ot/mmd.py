@@ -20,7 +20,7 @@ permutation test uses its kernel sums :math:`K E` (``kernel_sums``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,7 +55,7 @@ def _check_probability(w: torch.Tensor, name: str) -> None:
         )
 
 
-def _prepare(x, y, a, b, kernel, scale, estimator, backend):
+def _prepare(x, y, a, b, kernel, scale, estimator, backend, group=None):
     """Validate the inputs; return working tensors, weights, kernels, backend.
 
     The points and the kernel are in the working units of
@@ -64,7 +64,24 @@ def _prepare(x, y, a, b, kernel, scale, estimator, backend):
     leave every kernel value unchanged. Returns ``(tx, ty, ta, tb, k, be,
     k_user, dtype)``: ``k_user`` the kernel in the data's units, ``dtype`` the
     input's.
+
+    ``group``: a sharded problem (:mod:`otgen.ot._sharded`): the ranks'
+    inputs are checked together and gathered; ``tx``, ``ty``, ``ta``, ``tb``
+    are the global clouds and ``be`` a
+    :class:`~otgen.ot._sharded.ShardedReduction` over the local backend.
     """
+    shard = None
+    if group is not None:
+        from otgen.ot._sharded import open_shard
+
+        check_choice(estimator, "estimator", ESTIMATORS)
+        if estimator in ("off_diagonal", "linear"):
+            raise ValueError(
+                f"estimator={estimator!r} pairs x[l] with y[l], which group=... "
+                "does not support; pass estimator='unbiased' or 'biased', or "
+                "group=None."
+            )
+        shard, x, y, a, b = open_shard(group, x, y, a, b)
     tx, ty = check_points(x, y)
     check_choice(estimator, "estimator", ESTIMATORS)
     n, m = tx.shape[0], ty.shape[0]
@@ -88,16 +105,29 @@ def _prepare(x, y, a, b, kernel, scale, estimator, backend):
         )
     ta = check_weights(a, n, "a", tx)
     tb = check_weights(b, m, "b", ty)
-    if a is not None:
-        _check_probability(ta, "a")
-    if b is not None:
-        _check_probability(tb, "b")
+    for w, t, name in ((a, ta, "a"), (b, tb, "b")):
+        if w is None:
+            continue
+        try:
+            _check_probability(t, name)
+        except ValueError as err:
+            if shard is None:
+                raise
+            raise ValueError(
+                f"{err} With group=..., {name} holds each rank's entries of the "
+                "global weights: the sum is over all ranks (normalise by the "
+                "global sum, not per rank)."
+            ) from None
     dtype = tx.dtype
     k_user, k, tx, ty = working_kernel(kernel, scale, tx, ty)
     ta, tb = ta.to(tx.dtype), tb.to(tx.dtype)
     be = choose_reduction(
         backend, n + m, n + m, tx.device, native_support(tx, kernel=k)
     )
+    if shard is not None:
+        from otgen.ot._sharded import ShardedReduction
+
+        be = ShardedReduction(be, shard)
     return tx, ty, ta, tb, k, be, k_user, dtype
 
 
@@ -128,20 +158,28 @@ def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: Reduction):
     n = tx.shape[0]
     z = _pooled(tx, ty, k)
     a64, b64 = ta.to(torch.float64), tb.to(torch.float64)
+    # Sharded (a ShardedReduction): pair sums and point sums by the rows each
+    # rank holds, added over the ranks; one process: as they are.
+    sharded = hasattr(be, "point_sum")
+    quad = {"n": n} if sharded else {}
+
+    def psum(t: torch.Tensor, side: str) -> torch.Tensor:
+        return be.point_sum(t, side) if sharded else t.sum()
+
     if estimator == "biased":
         # w^T K w with w = (a, -b): one kernel pass, one product per block.
         w = torch.cat([ta, -tb]).unsqueeze(1)  # (N, 1)
-        return be.kernel_quadform(z, w, k, diag=True)[0].to(torch.float64)
+        return be.kernel_quadform(z, w, k, diag=True, **quad)[0].to(torch.float64)
     zero_n = torch.zeros_like(ta)
     zero_m = torch.zeros_like(tb)
     V = torch.stack([torch.cat([ta, zero_m]), torch.cat([zero_n, tb])], 1)  # (N, 2)
-    Q = be.kernel_quadform(z, V, k).to(torch.float64)  # (2, 2) = V^T K V
+    Q = be.kernel_quadform(z, V, k, **quad).to(torch.float64)  # (2, 2) = V^T K V
     s_xx, s_yy, s_xy = Q[0, 0], Q[1, 1], Q[0, 1]
     # U-statistics: drop the diagonal i = j, renormalise by sum_{i != j} a_i a_j.
     dx = k.diag(tx).to(torch.float64)
     dy = k.diag(ty).to(torch.float64)
-    nx = 1 - (a64 * a64).sum()
-    ny = 1 - (b64 * b64).sum()
+    nx = 1 - psum(a64 * a64, "x")
+    ny = 1 - psum(b64 * b64, "y")
     for norm, name in ((nx, "a"), (ny, "b")):
         if float(norm.detach()) <= 1e-12:
             raise ValueError(
@@ -149,8 +187,8 @@ def _estimate(tx, ty, ta, tb, k: Kernel, estimator: str, be: Reduction):
                 f"weight in {name} (got one point holding all the mass); use "
                 "estimator='biased'."
             )
-    u_xx = (s_xx - (a64 * a64 * dx).sum()) / nx
-    u_yy = (s_yy - (b64 * b64 * dy).sum()) / ny
+    u_xx = (s_xx - psum(a64 * a64 * dx, "x")) / nx
+    u_yy = (s_yy - psum(b64 * b64 * dy, "y")) / ny
     if estimator == "off_diagonal":
         # Cross term over l != j only (uniform weights, n = m).
         same = k.paired(tx, ty).to(torch.float64).sum()
@@ -170,6 +208,7 @@ def mmd(
     estimator: Estimator = "unbiased",
     squared: bool = True,
     backend: Backend = "auto",
+    group: Any = None,
 ):
     r"""Maximum mean discrepancy between two samples (MMD² by default).
 
@@ -230,6 +269,19 @@ def mmd(
     backend : {"auto", "dense", "chunked", "keops", "native"}, default="auto"
         Kernel sums: dense matrix, bounded-memory torch blocks, or KeOps. Unused
         by ``"linear"``.
+    group : torch.distributed ProcessGroup or "world", optional
+        Sharded samples (``"unbiased"``, ``"all_pairs"``, ``"biased"``): each
+        rank passes its rows of x (and a) and of y (and b), in rank order. The
+        weights are each rank's entries of the global weights: each of a and
+        b must sum to 1 over all ranks (checked); None everywhere: uniform
+        over the global samples. Every rank gathers the two samples once (one
+        ``all_gather`` each; the scale, ``"median"`` included, is then that of
+        one process), computes the kernel sums of its rows of the pooled
+        sample :math:`z = (x, y)` against all of it,
+        :math:`V_{I_r}^\top K(z_{I_r}, z) V` (:math:`N^2 / R` pairs per rank,
+        its local backend), and one ``all_reduce`` adds the (2, 2) blocks and
+        the weight sums. The value is global on every rank; every rank calls
+        ``backward()`` and gets the gradient on its rows (collective).
 
     Returns
     -------
@@ -256,7 +308,7 @@ def mmd(
     as_torch = is_torch(x, y, a, b)
     squared = check_bool(squared, "squared")
     tx, ty, ta, tb, k, be, _, dtype = _prepare(
-        x, y, a, b, kernel, scale, estimator, backend
+        x, y, a, b, kernel, scale, estimator, backend, group
     )
     value = _estimate(tx, ty, ta, tb, k, estimator, be)
     if not squared:
