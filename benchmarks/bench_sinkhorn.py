@@ -17,6 +17,8 @@ A peer that exceeded the time limit at a size is not run at larger sizes
     python benchmarks/bench_sinkhorn.py --sizes 1000 10000 --limit 120
     python benchmarks/bench_sinkhorn.py --sizes 100000 --dims 64 --tol 0.3 \
         --modes fwd+bwd --repeats 1 --warmup 0 --peers   # otgen alone, ~1 h
+    python benchmarks/bench_sinkhorn.py --defaults --sizes 1000 10000 \
+        --dims 3 64 --exact-max 10000    # no options on either side
 """
 
 from __future__ import annotations
@@ -45,20 +47,23 @@ def clouds(n: int, d: int, seed: int = 0, device: str = "cpu"):
     return x.to(device), y.to(device)
 
 
-def otgen_case(x, y, eps, args, backward):
+def otgen_case(x, y, eps, args, backward, options=None):
+    """otgen's divergence; ``options``: exactly these keywords (``{}``: the
+    defaults), None: the command line's settings."""
+    if options is None:
+        options = dict(
+            eps=eps,
+            tol=args.tol,
+            scaling=args.scaling,
+            max_iter=args.max_iter,
+            backend=args.backend,
+        )
+
     def run():
         xx = x.detach().clone().requires_grad_(backward)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            s = otgen.sinkhorn_divergence(
-                xx,
-                y,
-                eps=eps,
-                tol=args.tol,
-                scaling=args.scaling,
-                max_iter=args.max_iter,
-                backend=args.backend,
-            )
+            s = otgen.sinkhorn_divergence(xx, y, **options)
         if backward:
             s.backward()
         return s.detach()
@@ -66,10 +71,13 @@ def otgen_case(x, y, eps, args, backward):
     return run
 
 
-def geomloss_case(x, y, blur, backend, scaling, backward):
+def geomloss_case(x, y, blur, backend, scaling, backward, defaults=False):
     from geomloss import SamplesLoss
 
-    loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, backend=backend)
+    if defaults:  # SamplesLoss's own defaults: p=2, blur=0.05, scaling=0.5, auto
+        loss = SamplesLoss("sinkhorn")
+    else:
+        loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, backend=backend)
 
     def run():
         xx = x.detach().clone().requires_grad_(backward)
@@ -144,6 +152,14 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="n = 1000, d = 3 only")
     ap.add_argument(
+        "--defaults",
+        action="store_true",
+        help="every solver with no options: otgen.sinkhorn_divergence(x, y) "
+        "against 2 * SamplesLoss('sinkhorn')(x, y) (peer 'geomloss-default'), "
+        "and 'otgen-tol1e-3' (the marginal rule, the default before the value "
+        "rule); each at its own default eps",
+    )
+    ap.add_argument(
         "--device", default="cpu", help="torch device of the clouds (cpu, cuda)"
     )
     args = ap.parse_args()
@@ -151,6 +167,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.sizes, args.dims, args.repeats = [1000], [3], 1
+    if args.defaults and "--peers" not in sys.argv:
+        args.peers = ["geomloss-default", "otgen-tol1e-3"]
     eps = 2 * args.blur**2
     over: set[tuple[str, int]] = set()  # (case, d) that exceeded the limit
     rows, results = [], []
@@ -169,8 +187,19 @@ def main() -> None:
             modes = ["fwd"] if args.no_backward else args.modes
             for mode in modes:
                 backward = mode == "fwd+bwd"
-                cases = {"otgen": otgen_case(x, y, eps, args, backward)}
+                opts = {} if args.defaults else None
+                cases = {"otgen": otgen_case(x, y, eps, args, backward, opts)}
                 for peer in args.peers:
+                    if peer == "geomloss-default":
+                        cases[peer] = geomloss_case(
+                            x, y, None, None, None, backward, defaults=True
+                        )
+                        continue
+                    if peer == "otgen-tol1e-3":
+                        cases[peer] = otgen_case(
+                            x, y, eps, args, backward, {"tol": 1e-3}
+                        )
+                        continue
                     if peer.startswith("geomloss"):
                         kind = peer.split("-")[1]
                         bk, sc = ("tensorized", 0.9) if kind == "0.9" else (kind, 0.5)
