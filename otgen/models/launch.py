@@ -69,8 +69,18 @@ def forwarded_options(
 ) -> list[str]:
     """The options of ``args`` that differ from ``parser``'s defaults, as argv.
 
-    Flags (``store_true``) appear when set; other options as ``--name VALUE``
-    when their value is not the default; the destinations in ``drop`` never.
+    Flags (``store_true``) appear when set; ``--x/--no-x`` options as the one
+    that gives their value; other options as ``--name VALUE`` (``--name V1
+    V2 ...`` for lists) when their value is not the default; the destinations
+    in ``drop`` never.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--hidden", type=int, nargs="+")
+    >>> _ = p.add_argument("--learn", action=argparse.BooleanOptionalAction)
+    >>> forwarded_options(p, p.parse_args(["--hidden", "8", "8", "--no-learn"]))
+    ['--hidden', '8', '8', '--no-learn']
     """
     out: list[str] = []
     for action in parser._actions:  # noqa: SLF001 (argparse has no public list)
@@ -80,7 +90,15 @@ def forwarded_options(
         if isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
             if value:
                 out.append(action.option_strings[-1])
-        elif value != action.default:
+        elif value == action.default:
+            continue
+        elif isinstance(action, argparse.BooleanOptionalAction):
+            yes = [o for o in action.option_strings if not o.startswith("--no-")]
+            no = [o for o in action.option_strings if o.startswith("--no-")]
+            out.append((yes if value else no)[0])
+        elif isinstance(value, (list, tuple)):
+            out += [action.option_strings[-1], *map(str, value)]
+        else:
             out += [action.option_strings[-1], str(value)]
     return out
 

@@ -415,3 +415,29 @@ def test_errors_name_the_problem_and_the_fix(monkeypatch, capsys):
     assert "already started by torchrun (WORLD_SIZE=2); drop --nproc" in (
         capsys.readouterr().err
     )
+
+
+def test_nproc_forwards_the_model_options_unchanged():
+    # otgen train --nproc N re-runs `otgen train` with the options it was
+    # given: lists and --x/--no-x flags of the config fields included.
+    import argparse
+
+    from otgen.models import cli
+    from otgen.models.config_cli import config_options
+    from otgen.models.launch import forwarded_options
+
+    ap = argparse.ArgumentParser()
+    cli.register(ap.add_subparsers())
+    given = ["--hidden", "64", "32", "--no-learn-sigma", "--lam", "3", "--steps", "7"]
+    a = ap.parse_args(["train", "--nproc", "2", *given])
+    b = ap.parse_args(["train", *forwarded_options(a.parser, a)])
+    assert (
+        config_options(b)
+        == config_options(a)
+        == {
+            "hidden": [64, 32],
+            "lam": 3.0,
+            "learn_sigma": False,
+        }
+    )
+    assert b.steps == 7 and b.nproc == 1
