@@ -1,4 +1,4 @@
-r"""Adversarial variational Bayes (Mescheder et al. 2017; docs/paper.md Prop. V3).
+r"""Adversarial variational Bayes (:cite:`mescheder2017avb`; docs/paper.md Prop. V3).
 
 The VAE objective with an *implicit* encoder :math:`\tilde z = E(x,
 \varepsilon)`, whose density :math:`q(z|x)` is unknown, so the per-sample KL

@@ -14,9 +14,10 @@ Samples :math:`G_1, \dots, G_m` of a model are compared with a toy law
    :math:`H`, they are iid), so the Monte Carlo p-value
    :math:`p = (1 + \#\{r : F_r \ge T\}) / (R + 1)` satisfies
    :math:`\Pr(p \le \alpha) \le \alpha` exactly, for any :math:`R` and
-   whatever the law of :math:`W_2` [1]_ (equality when there are no ties).
-   The samples are **indistinguishable** from :math:`P` at this :math:`m`
-   when :math:`p > \alpha` (the level, the false-alarm rate: 0.05).
+   whatever the law of :math:`W_2` :cite:`besag1977simple` (equality when
+   there are no ties). The samples are **indistinguishable** from :math:`P`
+   at this :math:`m` when :math:`p > \alpha` (the level, the false-alarm
+   rate: 0.05).
 5. The size of a failure is the z-score :math:`z = (T - \bar F) / s_F`
    (mean and standard deviation of the replicates): :math:`T` lies
    :math:`z` times the floor's spread above the floor's mean.
@@ -40,10 +41,7 @@ multinomial noise of the mode counts), while a model's own error does not.
 At :math:`m = 1000` a ring with 57% of its mass smeared between the modes
 scores below the floor.
 
-References
-----------
-.. [1] J. Besag and P. J. Diggle. Simple Monte Carlo tests for spatial
-   pattern. Applied Statistics 26(3):327-333, 1977.
+References: :cite:`besag1977simple`.
 """
 
 from __future__ import annotations

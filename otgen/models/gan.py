@@ -1,6 +1,6 @@
 r"""GAN and f-GAN: a generator and a data-space critic (docs/paper.md section 3).
 
-f-GAN (Nowozin et al. 2016) maximises over critics :math:`V: X \to \mathbb{R}`
+f-GAN :cite:`nowozin2016fgan` maximises over critics :math:`V: X \to \mathbb{R}`
 the variational lower bound
 
 .. math::
@@ -12,7 +12,7 @@ where :math:`f^*(t) = \sup_u\, tu - f(u)` is the convex conjugate of
 :math:`f` and the *output activation* :math:`g_f` maps the real logit into the
 domain of :math:`f^*`. The bound is tight at :math:`g_f(V) = f'(p_X/p_G)`.
 Each divergence of :data:`FDIVERGENCES` gives :math:`f`, :math:`g_f` and
-:math:`f^* \circ g_f` in a numerically stable form (Nowozin et al. 2016,
+:math:`f^* \circ g_f` in a numerically stable form (:cite:`nowozin2016fgan`,
 Table 2 and Table 6):
 
 - ``kl``: :math:`f(u) = u\log u`, :math:`g_f(v) = v`,
@@ -28,19 +28,19 @@ Table 2 and Table 6):
 - ``js``: :math:`f(u) = u\log u - (u+1)\log\frac{u+1}{2}`,
   :math:`g_f(v) = \log 2 - \operatorname{softplus}(-v)`,
   :math:`f^*(g_f(v)) = \operatorname{softplus}(v) - \log 2`; this generator
-  (Nowozin et al. 2016, Table 1) gives :math:`D_f = 2\,\mathrm{JS}(P, Q)
+  (:cite:`nowozin2016fgan`, Table 1) gives :math:`D_f = 2\,\mathrm{JS}(P, Q)
   \le 2\log 2`;
 - ``gan``: :math:`f(u) = u\log u - (u+1)\log(u+1)`,
   :math:`g_f(v) = \log\sigma(v)`, :math:`f^*(g_f(v)) = \operatorname{softplus}(v)`.
 
-``gan`` is the GAN of Goodfellow et al. (2014): :math:`D = \sigma(V)`, bound
+``gan`` is the GAN of :cite:`goodfellow2014gan`: :math:`D = \sigma(V)`, bound
 :math:`\mathbb{E}\log D(X) + \mathbb{E}\log(1 - D(G(Z))) \le 2\,\mathrm{JS} - \log 4`.
 So :func:`~otgen.models.presets.gan` and :func:`~otgen.models.presets.fgan`
 are the same :class:`FGAN` class with different :math:`f`.
 
 Generator losses: ``"minimax"`` minimises the bound itself,
 :math:`-\mathbb{E} f^*(g_f(V(G(Z))))`; ``"non_saturating"`` minimises
-:math:`-\mathbb{E}\, g_f(V(G(Z)))` (Nowozin et al. 2016, section 3.2), which
+:math:`-\mathbb{E}\, g_f(V(G(Z)))` (:cite:`nowozin2016fgan`, section 3.2), which
 for ``gan`` is the non-saturating loss :math:`-\mathbb{E}\log D(G(Z))`.
 """
 
@@ -174,7 +174,7 @@ def variational_bound(
         \;\le\; D_f(P\|Q) \text{ in expectation},
 
     equal to :math:`D_f` in expectation at the optimal logits
-    ``FDIVERGENCES[f].optimal_logit(p/q)`` (Nowozin et al. 2016, eq. 4).
+    ``FDIVERGENCES[f].optimal_logit(p/q)`` (:cite:`nowozin2016fgan`, eq. 4).
 
     Parameters
     ----------
@@ -195,10 +195,7 @@ def variational_bound(
     ValueError
         On an unknown ``f``.
 
-    References
-    ----------
-    .. [1] S. Nowozin, B. Cseke, R. Tomioka. f-GAN: training generative neural
-       samplers using variational divergence minimization. NeurIPS 2016.
+    References: :cite:`nowozin2016fgan`.
 
     Examples
     --------
@@ -215,8 +212,8 @@ class FGAN(CriticGAN):
 
     The critic ascends :func:`variational_bound` of :math:`P_X` against
     :math:`G\#P_Z`; the generator descends the ``generator_loss`` (see the
-    module docstring). With ``f="gan"`` this is the GAN of Goodfellow et al.
-    (2014).
+    module docstring). With ``f="gan"`` this is the GAN of
+    :cite:`goodfellow2014gan`.
 
     Parameters
     ----------

@@ -170,7 +170,7 @@ def gradient_penalty(
     r"""Gradient penalty :math:`\mathbb{E}(\|\nabla f(\hat x)\| - c)^2`.
 
     On interpolates :math:`\hat x = t x + (1 - t)\tilde x`, :math:`t \sim U[0, 1]`
-    (Gulrajani et al. 2017; :math:`c = 1`).
+    (:cite:`gulrajani2017wgangp`; :math:`c = 1`).
     """
     t = torch.rand(
         real.shape[0],

@@ -8,23 +8,23 @@ preset            pieces
 ``wae_gan``       as ``wae_mmd`` with a latent GAN, critic loss times
                   :math:`\lambda` (Algorithm 1)
 ``aae``           squared cost, deterministic encoder, latent GAN with an
-                  unscaled critic loss (Makhzani et al. 2016; Prop. AAE)
+                  unscaled critic loss (:cite:`makhzani2016aae`; Prop. AAE)
 ``vae``           Gaussian encoder, Gaussian or Bernoulli likelihood, per-sample
-                  KL, :math:`\lambda = 1` (Kingma & Welling 2014)
+                  KL, :math:`\lambda = 1` (:cite:`kingma2014vae`)
 ``beta_vae``      ``vae`` with :math:`\lambda = \beta` (default 4)
 ``wgan_gp``       generator and data-space critic, gradient penalty 10,
-                  ``n_critic = 5`` (Gulrajani et al. 2017)
+                  ``n_critic = 5`` (:cite:`gulrajani2017wgangp`)
 ``wae_sinkhorn``  WAE with a debiased Sinkhorn divergence penalty
 ``wae_exact``     WAE with the exact minibatch :math:`W_1` penalty and
                   Euclidean cost (the exact penalty of Prop. P6)
 ``avb``           implicit encoder, Gaussian decoder, KL estimated by a
-                  discriminator :math:`T(x, z)` (Mescheder et al. 2017;
+                  discriminator :math:`T(x, z)` (:cite:`mescheder2017avb`;
                   Prop. V3)
 ``gan``           generator and data-space logistic critic, non-saturating or
-                  minimax generator loss (Goodfellow et al. 2014)
+                  minimax generator loss (:cite:`goodfellow2014gan`)
 ``fgan``          generator and critic on the variational :math:`D_f` bound,
                   :math:`f` in KL, reverse KL, JS, Pearson/Neyman
-                  :math:`\chi^2`, squared Hellinger (Nowozin et al. 2016)
+                  :math:`\chi^2`, squared Hellinger (:cite:`nowozin2016fgan`)
 ================  ============================================================
 
 Each preset's options are the fields of its frozen config dataclass

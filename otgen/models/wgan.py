@@ -1,11 +1,11 @@
 r"""WGAN-GP: a generator and a critic in data space (the dual side of Prop. W).
 
 The critic :math:`f` minimises :math:`\frac1n\sum_i f(G(z_i)) - f(x_i)
-+ \lambda_{GP}\, \mathbb{E}(\|\nabla f(\hat x)\| - 1)^2` (Gulrajani et al.
-2017), an estimate of :math:`-W_1(P_X, G\#P_Z)` over (approximately)
-1-Lipschitz critics; the generator minimises :math:`-\frac1n\sum_i f(G(z_i))`.
-By docs/paper.md Prop. W this is the Lagrange dual of constrained POT with
-:math:`c = \|\cdot\|`.
++ \lambda_{GP}\, \mathbb{E}(\|\nabla f(\hat x)\| - 1)^2`
+:cite:`gulrajani2017wgangp`, an estimate of :math:`-W_1(P_X, G\#P_Z)` over
+(approximately) 1-Lipschitz critics; the generator minimises
+:math:`-\frac1n\sum_i f(G(z_i))`. By docs/paper.md Prop. W this is the
+Lagrange dual of constrained POT with :math:`c = \|\cdot\|`.
 """
 
 from __future__ import annotations
