@@ -2,8 +2,8 @@ r"""Certified exact OT between point clouds without the n x m cost matrix.
 
 The Kantorovich LP is solved on a sparse set of candidate pairs (edges) that
 grows until the dual solution of the sparse problem is feasible for **all**
-pairs, which certifies it optimal for the full problem [Schmitzer 2016;
-Gerber and Maggioni 2017; see ``docs/references.bib``]:
+pairs, which certifies it optimal for the full problem
+:cite:`schmitzer2016sparse,gerber2017multiscale`:
 
 1. **Coarse to fine.** Each cloud is cut into clusters of about ``COARSEN``
    points (random centres, nearest-centre cells); the clusters' barycentres

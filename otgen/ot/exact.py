@@ -673,10 +673,8 @@ def wasserstein(
 
     References
     ----------
-    .. [1] F. Santambrogio. Optimal transport for applied mathematicians.
-       Birkhäuser, 2015 (chapter 2 for the line, chapter 5 for W_p).
-    .. [2] G. Peyré, M. Cuturi. Computational optimal transport. Foundations
-       and Trends in Machine Learning 11(5-6), 2019.
+    :cite:`santambrogio2015optimal` (chapter 2 for the line, chapter 5 for
+    W_p); :cite:`peyre2019computational`.
 
     Examples
     --------

@@ -8,7 +8,7 @@ For :math:`\mu_k = \mathcal N(m_k, \Sigma_k)`,
 
 attained by the linear Monge map :math:`T(x) = m_2 + A(x - m_1)` with
 :math:`A = \Sigma_1^{-1/2} (\Sigma_1^{1/2} \Sigma_2 \Sigma_1^{1/2})^{1/2}
-\Sigma_1^{-1/2}` (Dowson and Landau 1982; Givens and Shortt 1984).
+\Sigma_1^{-1/2}` :cite:`dowson1982frechet,givens1984class`.
 """
 
 from __future__ import annotations

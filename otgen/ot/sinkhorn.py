@@ -252,7 +252,7 @@ def _shift(a, b, f, g, rho: float) -> float:
 
     The balanced problem is invariant under it; with KL penalties it is the
     slowest mode of Sinkhorn (contraction 1 / (1 + eps / rho) per update), so
-    it is solved exactly [Séjourné, Vialard, Peyré 2022].
+    it is solved exactly :cite:`sejourne2022faster`.
     """
     d = torch.float64
     la = torch.logsumexp(a.to(d).log() - f.to(d) / rho, 0)
