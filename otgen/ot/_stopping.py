@@ -72,14 +72,6 @@ class Stop:
     rtol: float | None = DEFAULT_RTOL
     marginal: bool = False
 
-    def describe(self) -> str:
-        parts = []
-        if self.rtol is not None:
-            parts.append(f"value within rtol={self.rtol:g}")
-        if self.marginal:
-            parts.append(f"marginals within tol={self.tol:g}")
-        return " and ".join(parts)
-
 
 class ValueRule:
     r"""Tracks the dual values of one loop and says when they have settled.
