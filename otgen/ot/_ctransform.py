@@ -29,6 +29,7 @@ violation carries no cancellation error.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = ["CTransform", "TreeSearch", "BlockScan", "choose_ctransform"]
 
 _BLOCK_PAIRS = 1 << 22  # pairs per block of BlockScan (32 MiB in float64)
 TREE_MAX_DIM = 8  # k-d tree search up to here, a scan beyond
+_MIN_ROWS = 2048  # rows per thread of the tree search, at least
 
 
 class CTransform(Protocol):
@@ -101,22 +103,22 @@ class TreeSearch:
         perm, inv, Y, lo, hi, st, en, le, ri = self._tree
         G = np.ascontiguousarray(g[perm], dtype=np.float64)
         gmax = kd.node_max(G, st, en, le, ri)
-        pos = kd.query(
-            np.ascontiguousarray(x, dtype=np.float64),
-            Y,
-            G,
-            lo,
-            hi,
-            le,
-            ri,
-            st,
-            en,
-            gmax,
-            inv[np.asarray(start, dtype=np.int64)],
-            float(self.cost.p),
-            float(self.cost.q),
-        )
-        return perm[pos]
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        init = inv[np.asarray(start, dtype=np.int64)]
+        p, q = float(self.cost.p), float(self.cost.q)
+
+        def rows(s: slice) -> np.ndarray:
+            return kd.query(x[s], Y, G, lo, hi, le, ri, st, en, gmax, init[s], p, q)
+
+        # The search releases the GIL: rows split over torch's thread count
+        # (the user's setting, one pool size for all of otgen's loops).
+        parts = min(torch.get_num_threads(), max(1, x.shape[0] // _MIN_ROWS))
+        if parts == 1:
+            return perm[rows(slice(None))]
+        cut = np.linspace(0, x.shape[0], parts + 1).astype(int)
+        with ThreadPoolExecutor(parts) as pool:
+            pos = list(pool.map(rows, [slice(u, v) for u, v in zip(cut, cut[1:])]))
+        return perm[np.concatenate(pos)]
 
 
 def choose_ctransform(cost: Cost, d: int) -> CTransform:

@@ -20,9 +20,9 @@ pairs, which certifies it optimal for the full problem
    over all pairs (:mod:`otgen.ot._ctransform`) finds, for every row, the
    column minimising :math:`c_{ij} - g_j`, and for every column the row
    minimising :math:`c_{ij} - f_i` (columns in the first ``COLUMN_ROUNDS``
-   rounds only). Violating pairs join the edges, at most ``MAX_ADD`` (n + m)
-   per round, most violated first; past ``BUDGET`` edges per point they are
-   pruned. The loop ends when no new pair violates.
+   rounds only). All violating pairs join the edges (at most n + m per
+   round); past ``BUDGET`` edges per point they are pruned. The loop ends
+   when no new pair violates.
 3. **Certificate.** At the end, :math:`\max_{ij}(f_i + g_j - c_{ij})^+`
    (``max_dual_violation``, over all pairs, from that c-transform) and the
    duality gap are at most ``tol`` times the cost scale. Then
@@ -66,7 +66,6 @@ DENSE_PAIRS = 1_000_000  # the dense network simplex solves problems up to here
 # keeps the loop from dropping and re-adding the same pairs (cycling).
 BUDGET = 8
 KEEP = 4
-MAX_ADD = 0.1  # new pairs per round, as a fraction of n + m (most violated first)
 COLUMN_ROUNDS = 3  # rounds in which columns are priced as well as rows
 # Pairs violating the dual constraints by more than this (relative to the
 # largest cost) join the edges. It sits just above the rounding of the network
@@ -354,14 +353,9 @@ def _solve_level(
                 refresh=True,
             )
         hot = vv > ADD_TOL
-        cand, first_at = np.unique(vr[hot] * np.int64(m) + vc[hot], return_index=True)
-        worth = vv[hot][first_at]
+        cand = np.unique(vr[hot] * np.int64(m) + vc[hot])
         pos = np.minimum(np.searchsorted(key, cand), key.size - 1)
-        fresh = key[pos] != cand
-        cand, worth = cand[fresh], worth[fresh]
-        cap = int(MAX_ADD * (n + m))
-        if cand.size > cap:  # the most violated: smaller steps, warm re-solves
-            cand = np.sort(cand[np.argpartition(-worth, cap)[:cap]])
+        cand = cand[key[pos] != cand]
         if not cand.size:  # optimal, up to the sparse LP's own rounding
             ok = viol <= tol
             break

@@ -163,7 +163,7 @@ def _box(x, lo, hi, p, q):
     return s ** (p / q)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def query(x, Y, G, lo, hi, left, right, start, end, gmax, init, p, q):
     """Position (in the tree's order) of each row's minimiser of c - g."""
     n = x.shape[0]

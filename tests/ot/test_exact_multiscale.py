@@ -179,6 +179,26 @@ def test_tree_search_is_the_exact_c_transform(n, m, d, k, dup, scale, seed):
     np.testing.assert_allclose(got, truth, rtol=1e-13, atol=1e-13)
 
 
+def test_tree_search_split_over_threads_is_exact(monkeypatch):
+    # Past 2 * _MIN_ROWS rows the search runs in row blocks on several threads:
+    # the blocks must cover every row once, in order (against one thread and
+    # against brute force over row blocks).
+    from otgen.ot import _ctransform as ct
+
+    rng = np.random.default_rng(7)
+    n, m = 3 * ct._MIN_ROWS + 5, 700
+    x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
+    g = rng.normal(size=m)
+    start = rng.integers(0, m, size=n)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    j3 = TreeSearch(Cost()).argmin(x, y, g, start)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    j1 = TreeSearch(Cost()).argmin(x, y, g, start)
+    np.testing.assert_array_equal(j3, j1)
+    got = ms.pair_costs(x, y, np.arange(n), j3, Cost()) - g[j3]
+    np.testing.assert_allclose(got, brute_min(x, y, g, Cost()), rtol=1e-13, atol=1e-13)
+
+
 def test_tree_search_fails_with_a_wrong_bound(monkeypatch):
     # Planted defect: node bounds that ignore g prune the true minimiser away
     # (the brute-force comparison above must be able to fail).
