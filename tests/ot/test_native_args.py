@@ -1,6 +1,7 @@
 """The native loops' entry points check their arguments, and small problems
 never build the native library (issue 17, item 3)."""
 
+import ctypes
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,22 @@ def test_arguments_are_checked_before_any_pointer_is_passed():
     bad = (torch.tensor([0, 5]), torch.tensor([0, 1]), torch.tensor([[0, 9]]))
     with pytest.raises(ValueError, match="units do not describe 5 rows and 4"):
         _native.lse_rows(x, yt, h, 0.1, 2, bad)
+
+
+@pytest.mark.skipif(not _native.available(), reason="native library unavailable")
+def test_bindings_match_the_libraries_signatures(monkeypatch):
+    lib = _native._lib()
+    _native._bind(lib)  # the real table matches the library's own description
+    # Planted: one argument type changed on the Python side, then the version.
+    args, ret = _native.SIGNATURES["kernel"]
+    wrong = dict(_native.SIGNATURES, kernel=([*args[:-1], ctypes.c_double], ret))
+    monkeypatch.setattr(_native, "SIGNATURES", wrong)
+    with pytest.raises(RuntimeError, match="kernel:ILLIPPPIIPIPD"):
+        _native._bind(lib)
+    monkeypatch.undo()
+    monkeypatch.setattr(_native, "ABI_VERSION", _native.ABI_VERSION + 1)
+    with pytest.raises(RuntimeError, match="ABI version"):
+        _native._bind(lib)
 
 
 PROBE = """

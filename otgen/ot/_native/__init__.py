@@ -14,7 +14,9 @@ else ``g++``, ``c++`` or ``clang++``) into ``$OTGEN_CACHE`` (default
 compiler run of several seconds, then loaded from the cache. The chooser of
 :mod:`otgen.ot._reduce` never asks for it below ``NATIVE_MIN_PAIRS`` pairs.
 Every entry point checks the dtype, device and shape of its arrays before
-passing their pointers. Without a compiler, or with
+passing their pointers, and the library is bound only if its ABI version and
+its own description of each C signature (``otg_signatures``) match
+:data:`SIGNATURES`, the ctypes table used here. Without a compiler, or with
 ``OTGEN_NATIVE=0``, :func:`available` is False and ``backend="auto"`` uses the
 chunked torch loop; ``backend="native"`` then raises with the reason.
 
@@ -32,6 +34,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -143,21 +146,78 @@ def _lib() -> ctypes.CDLL | None:
     except (OSError, RuntimeError) as err:
         _reason.append(f"build failed: {err}")
         return None
-    P, L, N, D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
-    sigs = {
-        "softmin": [L, L, N, P, P, P, D, N, L, P, P, P, P, N],
-        "expgrad": [L, L, N, P, P, P, P, P, D, N, L, P, P, P, P, P, N],
-        "kernel": [N, L, L, N, P, P, P, N, N, P, N, P, N],
-        "softmin_stored": [L, L, P, L, P, D, P, N],
-        "kgrad": [N, L, L, N, P, P, P, P, N, N, P, P, N],
-    }
-    for suf in ("f32", "f64"):
-        for name, args in sigs.items():
-            fn = getattr(lib, f"otg_{name}_{suf}")
-            fn.argtypes, fn.restype = args, None
-        fn = getattr(lib, f"otg_linear_{suf}")
-        fn.argtypes, fn.restype = [N, L, N, P, P, N, P, N], D
+    try:
+        _bind(lib)
+    except RuntimeError as err:
+        _reason.append(str(err))
+        # not the ordinary no-compiler case: say so once, the fallback works
+        warnings.warn(
+            f"otgen's native loops are off: {err}", RuntimeWarning, stacklevel=3
+        )
+        return None
     return lib
+
+
+ABI_VERSION = 4  # otg_abi_version() of the reduce.cpp this module was written for
+_CODES = {
+    ctypes.c_void_p: "P",
+    ctypes.c_int64: "L",
+    ctypes.c_int: "I",
+    ctypes.c_double: "D",
+}
+_P, _L, _N, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_double
+# Argument and return types of each entry point (both dtypes): compared with
+# the library's own otg_signatures() before binding, so a C signature that
+# changes without this table fails to load instead of reading garbage.
+SIGNATURES: dict[str, tuple[list, type | None]] = {
+    "softmin": ([_L, _L, _N, _P, _P, _P, _D, _N, _L, _P, _P, _P, _P, _N], None),
+    "expgrad": (
+        [_L, _L, _N, _P, _P, _P, _P, _P, _D, _N, _L, _P, _P, _P, _P, _P, _N],
+        None,
+    ),
+    "kernel": ([_N, _L, _L, _N, _P, _P, _P, _N, _N, _P, _N, _P, _N], None),
+    "softmin_stored": ([_L, _L, _P, _L, _P, _D, _P, _N], None),
+    "kgrad": ([_N, _L, _L, _N, _P, _P, _P, _P, _N, _N, _P, _P, _N], None),
+    "linear": ([_N, _L, _N, _P, _P, _N, _P, _N], _D),
+}
+
+
+def _signature_string() -> str:
+    return ";".join(
+        f"{name}:{''.join(_CODES[t] for t in args)}"
+        + (f"->{_CODES[ret]}" if ret is not None else "")
+        for name, (args, ret) in SIGNATURES.items()
+    )
+
+
+def _bind(lib: ctypes.CDLL) -> None:
+    """Check the library's ABI version and signatures, then set the argtypes.
+
+    Raises RuntimeError naming what differs (the library is then not used).
+    """
+    try:
+        lib.otg_abi_version.restype = ctypes.c_int
+        lib.otg_signatures.restype = ctypes.c_char_p
+        version = lib.otg_abi_version()
+        theirs = lib.otg_signatures().decode()
+    except AttributeError as err:
+        raise RuntimeError(f"not an otgen native library ({err})") from None
+    if version != ABI_VERSION:
+        raise RuntimeError(
+            f"ABI version {version} of the built library, {ABI_VERSION} expected: "
+            "delete the cached library ($OTGEN_CACHE, default ~/.cache/otgen)."
+        )
+    ours = _signature_string()
+    if theirs != ours:
+        diff = sorted(set(theirs.split(";")) ^ set(ours.split(";")))
+        raise RuntimeError(
+            "the C signatures differ from the Python bindings "
+            f"({'; '.join(diff)}): update SIGNATURES with reduce.cpp."
+        )
+    for suf in ("f32", "f64"):
+        for name, (args, ret) in SIGNATURES.items():
+            fn = getattr(lib, f"otg_{name}_{suf}")
+            fn.argtypes, fn.restype = args, ret
 
 
 def available() -> bool:

@@ -796,7 +796,19 @@ double linear_any(int kind, int64_t h, int d, const T* x, const T* y, int nsc,
 extern "C" {
 
 #if defined(OTG_F32)
-int otg_abi_version() { return 3; }
+int otg_abi_version() { return 4; }
+// Each entry point's argument types, in the order of its C signature, for
+// the Python side to compare with its ctypes table before any call
+// (L: int64_t, I: int, D: double, P: pointer; "->" the return type, if any).
+// Keep in step with the OTG_EXPORT signatures below.
+const char* otg_signatures() {
+  return "softmin:LLIPPPDILPPPPI;"
+         "expgrad:LLIPPPPPDILPPPPPI;"
+         "kernel:ILLIPPPIIPIPI;"
+         "softmin_stored:LLPLPDPI;"
+         "kgrad:ILLIPPPPIIPPI;"
+         "linear:ILIPPIPI->D";
+}
 #endif
 
 #define OTG_EXPORT(T, SUF)                                                     \
