@@ -57,6 +57,7 @@ from otgen.models.data import TOYS, ToyDistribution, get_toy
 
 __all__ = [
     "DEFAULT_M",
+    "permutation_check",
     "DEFAULT_REPLICATES",
     "LEVEL",
     "CheckResult",
@@ -103,7 +104,9 @@ class CheckResult:
     statistic : float
         :math:`T = W_2(G, H)`, samples against the held-out sample.
     floor : tuple of float
-        The replicates :math:`F_r = W_2(X_r, H)`, fresh samples of the law.
+        The replicates :math:`F_r = W_2(X_r, H)`, fresh samples of the law
+        (for :func:`permutation_check`: :math:`W_2` between the two parts of
+        a random re-split of the pooled samples).
     floor_mean, floor_std : float
         Their mean and standard deviation (``ddof=1``).
     z : float or None
@@ -119,7 +122,8 @@ class CheckResult:
     replicates : int
         :math:`R`.
     law : str
-        Name of the toy law.
+        Name of the toy law (of the reference data for
+        :func:`permutation_check`).
     seed : int
         Seed of the held-out sample, the replicates and any subsampling.
     """
@@ -415,3 +419,121 @@ def model_check(
         law=toy.name,
         seed=int(seed),
     )
+
+
+_TAG_PERMUTE = 0x6F7470726D
+
+
+def permutation_check(
+    samples: Any,
+    reference: Any,
+    *,
+    replicates: int = 99,
+    level: float = LEVEL,
+    seed: int = 0,
+    name: str = "the held-out data",
+) -> CheckResult:
+    r"""Exact :math:`W_2` two-sample permutation test, for data of any shape.
+
+    For data whose law cannot be sampled (images: a finite held-out set),
+    the floor comes from the samples themselves. With :math:`G` the
+    :math:`n` samples and :math:`H` the :math:`m` reference points (each row
+    flattened to a vector), the statistic is the exact
+    :math:`T = W_2(G, H)` between uniform measures, and the replicates are
+    :math:`F_r = W_2(Z_{\pi_r}, Z_{\pi_r^c})`: the pooled points
+    :math:`Z = G \cup H` re-split at random into parts of sizes :math:`n`
+    and :math:`m`. Under :math:`H_0` (both iid from one law) the pooled
+    points are exchangeable, so :math:`T, F_1, \dots, F_R` are too, and
+    :math:`p = (1 + \#\{F_r \ge T\}) / (R + 1)` is an exact p-value
+    :cite:`besag1977simple`. As :func:`model_check`, one-sided; the verdict
+    fails when :math:`p \le` ``level``.
+
+    Parameters
+    ----------
+    samples, reference : array or Tensor, shape (n, ...) and (m, ...)
+        The model's samples and the held-out data, rows of the same shape.
+    replicates : int, default=99
+        :math:`R`, at least :func:`min_replicates` of ``level``. Each costs
+        one exact solve (about 15 ms for 359 x 359 images of 8 x 8).
+    level : float, default=0.05
+        The false-alarm rate of the verdict.
+    seed : int, default=0
+        Seed of the re-splits.
+    name : str
+        What the reference is, for the verdict's sentence.
+
+    Returns
+    -------
+    CheckResult
+        As :func:`model_check`; ``m`` is the number of samples.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> data = torch.rand(120, 4, 4, generator=g)
+    >>> permutation_check(data[:60], data[60:], replicates=19).indistinguishable
+    True
+    >>> permutation_check(data[:60] * 0.5, data[60:], replicates=19).p_value
+    0.05
+    """
+    x, y = (
+        _as_rows(v, what)
+        for v, what in ((samples, "samples"), (reference, "reference"))
+    )
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"samples and reference must have rows of one size (got {x.shape[1]} "
+            f"and {y.shape[1]} values per row); pass data of the same shape."
+        )
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1) (got {level!r}); pass e.g. 0.05.")
+    r_min = min_replicates(level)
+    _check_int(
+        replicates,
+        "replicates",
+        r_min,
+        str(r_min),
+        why=f" for a test at level {level:g} (the smallest p-value is "
+        "1/(replicates + 1): with fewer the check could never fail)",
+    )
+    n = x.shape[0]
+    pool = np.concatenate([x, y])
+    rng = np.random.default_rng(_seed(seed, _TAG_PERMUTE))
+    t = _w2(x, y)
+    floor = []
+    for _ in range(replicates):
+        perm = rng.permutation(pool.shape[0])
+        floor.append(_w2(pool[perm[:n]], pool[perm[n:]]))
+    f = np.asarray(floor)
+    mean, std = float(f.mean()), float(f.std(ddof=1))
+    spread = std > 1e-12 * max(abs(mean), abs(t), 1e-300)
+    return CheckResult(
+        statistic=t,
+        floor=tuple(floor),
+        floor_mean=mean,
+        floor_std=std,
+        z=(t - mean) / std if spread else None,
+        p_value=(1 + int((f >= t).sum())) / (replicates + 1),
+        level=float(level),
+        m=int(n),
+        replicates=int(replicates),
+        law=name,
+        seed=int(seed),
+    )
+
+
+def _as_rows(v: Any, what: str) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().double().numpy()
+    x = np.asarray(v, dtype=np.float64)
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(
+            f"{what} must have shape (n, ...) with n >= 2 rows (got shape "
+            f"{x.shape}); pass one sample per row."
+        )
+    x = x.reshape(x.shape[0], -1)
+    if not np.isfinite(x).all():
+        raise ValueError(
+            f"{what} must be finite (got NaN or inf entries); remove those rows."
+        )
+    return np.ascontiguousarray(x)

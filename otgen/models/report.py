@@ -417,6 +417,8 @@ def image_section(metrics: Mapping[str, Any]) -> str:
         from otgen.models.image_metrics import pca_sentence
 
         lines += [f"**{pca_sentence(dict(metrics))}**", ""]
+    if "w2_pixels_verdict" in metrics:
+        lines += [f"**Exact W2 in pixel space: {metrics['w2_pixels_verdict']}.**", ""]
     lines += ["| metric | value | meaning |", "|---|---|---|"]
     rows = (
         ("recon_model", "held-out reconstruction", "mean squared error, code = mean"),
@@ -425,6 +427,11 @@ def image_section(metrics: Mapping[str, Any]) -> str:
         ("mmd_statistic", "MMD^2 statistic", "unbiased, Gaussian kernel, median scale"),
         ("frechet", "Fréchet distance", "W2^2 of Gaussians fitted to pixels"),
         ("frechet_floor", "Fréchet floor", "same, between the two held-out sets"),
+        ("w2_pixels", "exact W2, pixels", "generated vs held-out images"),
+        ("w2_pixels_floor", "W2 floor (mean)", "re-splits of the pooled images"),
+        ("w2_pixels_floor_std", "W2 floor (spread)", "standard deviation"),
+        ("w2_pixels_z", "W2 z-score", "(W2 - floor mean) / spread"),
+        ("w2_pixels_p_value", "W2 test p-value", "permutation; small: told apart"),
     )
     lines += [
         f"| {label} | {_fmt(metrics[key])} | {meaning} |"
