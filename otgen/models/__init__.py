@@ -13,7 +13,7 @@ command.
 from otgen.models.autoencoder import PenalisedAutoEncoder
 from otgen.models.avb import AVB, AVBPenalty
 from otgen.models.base import GenerativeModel, UpdateGroup
-from otgen.models.check import CheckResult, model_check
+from otgen.models.check import CheckResult, model_check, permutation_check
 from otgen.models.configs import (
     AAEConfig,
     AVBConfig,
@@ -119,6 +119,7 @@ __all__ = [
     "make_prior",
     "mlp",
     "model_check",
+    "permutation_check",
     "vae",
     "wae_exact",
     "wae_gan",
