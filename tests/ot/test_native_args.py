@@ -90,3 +90,52 @@ def test_small_problems_never_build_the_native_library(planted, tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == ("1" if planted else "0")
+
+
+def _installed_build():
+    return _native._prebuilt(_native.build_key())
+
+
+def test_install_time_build_is_used_only_with_its_own_key(tmp_path, monkeypatch):
+    # The key names the source, flags and CPU the library was built for: a
+    # library stamped for anything else (planted: another key) is not used.
+    from otgen.ot._native import _build_key
+
+    lib_dir = tmp_path / "native"
+    lib_dir.mkdir()
+    fake_init = lib_dir / "__init__.py"
+    fake_init.write_text("")
+    name = (
+        f"{_native.PREBUILT}{__import__('importlib').machinery.EXTENSION_SUFFIXES[0]}"
+    )
+    (lib_dir / name).write_bytes(b"not loaded here")
+    monkeypatch.setattr(_native, "__file__", str(fake_init))
+    assert _native._prebuilt(_build_key.build_key()) is None  # no stamp
+    (lib_dir / (name + ".key")).write_text("0123456789abcdef")
+    assert _native._prebuilt(_build_key.build_key()) is None  # wrong stamp
+    (lib_dir / (name + ".key")).write_text(_build_key.build_key())
+    assert _native._prebuilt(_build_key.build_key()) == lib_dir / name
+
+
+@pytest.mark.skipif(_installed_build() is None, reason="no install-time build")
+def test_install_time_build_loads_without_compiling(tmp_path):
+    # An empty cache and no compiler on PATH: the library still loads, from
+    # the build that pip install made (setup.py).
+    code = (
+        f"import sys; sys.path.insert(0, {ROOT!r})\n"
+        "from otgen.ot import _native\n"
+        "print(_native.available(), _native.origin)\n"
+    )
+    env = {
+        **__import__("os").environ,
+        "OTGEN_CACHE": str(tmp_path),
+        "CXX": "",
+        "PATH": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True ['install-time build"), out.stdout
+    assert not list(tmp_path.iterdir())

@@ -8,10 +8,14 @@ they are several times faster than the chunked torch loop, which writes and
 reads each block several times (``benchmarks/bench_native_micro.py``; figures
 in benchmarks/README.md).
 
-The library is compiled on first use with the system C++ compiler (``$CXX``,
-else ``g++``, ``c++`` or ``clang++``) into ``$OTGEN_CACHE`` (default
-``~/.cache/otgen``), once per source version and CPU (``-march=native``): a
-compiler run of several seconds, then loaded from the cache. The chooser of
+The library is built by ``pip install`` (``setup.py``: a setuptools
+extension, optional, next to this file, stamped with a key of the source,
+flags and CPU; :mod:`otgen.ot._native._build_key`). It is used only while that
+key is still the current one; otherwise (no compiler at install time, a
+changed source in a checkout, another CPU) it is compiled on first use with
+the system C++ compiler (``$CXX``, else ``g++``, ``c++`` or ``clang++``) into
+``$OTGEN_CACHE`` (default ``~/.cache/otgen``), once per key: a compiler run
+of several seconds, then loaded from the cache. :data:`origin` says which. The chooser of
 :mod:`otgen.ot._reduce` never asks for it below ``NATIVE_MIN_PAIRS`` pairs.
 Every entry point checks the dtype, device and shape of its arrays before
 passing their pointers, and the library is bound only if its ABI version and
@@ -28,9 +32,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
+import importlib.machinery
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -38,6 +41,14 @@ import warnings
 from pathlib import Path
 
 import torch
+
+from otgen.ot._native._build_key import (
+    FLAGS,
+    LINK_FLAGS,
+    PREBUILT,
+    SOURCE,
+    build_key,
+)
 
 __all__ = [
     "available",
@@ -52,22 +63,9 @@ __all__ = [
     "linear_mmd_sum",
 ]
 
-SOURCE = Path(__file__).with_name("reduce.cpp")
 # Largest dimension of the points (the C++ keeps d accumulators per row).
 MAX_DIM = 64
 KERNEL_KINDS = {"gaussian": 0, "laplacian": 1, "imq": 2, "energy1": 3, "energy2": 4}
-FLAGS = [
-    "-O3",
-    "-march=native",
-    "-std=c++17",
-    "-fPIC",
-    "-pthread",
-    "-fopenmp",
-    "-fno-math-errno",
-    "-fno-trapping-math",
-    "-fassociative-math",
-    "-fno-signed-zeros",
-]
 
 _reason: list[str] = []
 
@@ -77,20 +75,6 @@ def _compiler() -> str | None:
         if cand and shutil.which(cand):
             return shutil.which(cand)
     return None
-
-
-def _cpu_tag() -> str:
-    """Identify the CPU features the build was tuned for (-march=native)."""
-    flags = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "model name")):
-                flags += line
-                if line.startswith("flags"):
-                    break
-    except OSError:
-        pass
-    return platform.machine() + flags
 
 
 def _cache_dir() -> Path:
@@ -119,11 +103,26 @@ def _build(cxx: str, target: Path) -> None:
         # -fopenmp links libgomp.so.1: in a process where torch has loaded its
         # own libgomp.so.1 (same soname) the loader reuses it, and the loops
         # share torch's thread pool.
-        link = [cxx, "-shared", "-pthread", "-fopenmp", *objs, "-o", str(so)]
+        link = [cxx, "-shared", *LINK_FLAGS, *objs, "-o", str(so)]
         res = subprocess.run(link, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"{cxx} failed to link:\n{res.stderr[-2000:]}")
         os.replace(so, target)  # atomic: concurrent builders do not clash
+
+
+def _prebuilt(key: str) -> Path | None:
+    """The install-time build (setup.py) if it was built for this source and CPU."""
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"{PREBUILT}{suffix}"
+        stamp = Path(str(path) + ".key")
+        if path.exists() and stamp.exists() and stamp.read_text().strip() == key:
+            return path
+    return None
+
+
+# Where the loaded library came from (one entry once loaded), for reports.
+origin: list[str] = []
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,21 +130,29 @@ def _lib() -> ctypes.CDLL | None:
     if os.environ.get("OTGEN_NATIVE", "1") == "0":
         _reason.append("disabled by OTGEN_NATIVE=0")
         return None
-    cxx = _compiler()
-    if cxx is None:
-        _reason.append("no C++ compiler found (set CXX or install g++)")
-        return None
-    key = hashlib.sha256(
-        SOURCE.read_bytes() + " ".join(FLAGS).encode() + _cpu_tag().encode()
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"otgen_native_{key}.so"
-    try:
-        if not target.exists():
-            _build(cxx, target)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, RuntimeError) as err:
-        _reason.append(f"build failed: {err}")
-        return None
+    key = build_key()
+    prebuilt = _prebuilt(key)
+    if prebuilt is not None:
+        try:
+            lib = ctypes.CDLL(str(prebuilt))
+        except OSError as err:
+            _reason.append(f"the install-time build did not load ({err})")
+            return None
+        origin.append(f"install-time build {prebuilt.name}")
+    else:
+        cxx = _compiler()
+        if cxx is None:
+            _reason.append("no C++ compiler found (set CXX or install g++)")
+            return None
+        target = _cache_dir() / f"otgen_native_{key}.so"
+        try:
+            if not target.exists():
+                _build(cxx, target)
+            lib = ctypes.CDLL(str(target))
+        except (OSError, RuntimeError) as err:
+            _reason.append(f"build failed: {err}")
+            return None
+        origin.append(f"built on first use, cached in {target}")
     try:
         _bind(lib)
     except RuntimeError as err:
