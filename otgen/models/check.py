@@ -380,17 +380,7 @@ def model_check(
     m = min(n, DEFAULT_M) if m is None else m
     replicates = DEFAULT_REPLICATES if replicates is None else replicates
     _check_int(m, "m", 2, "10000")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1) (got {level!r}); pass e.g. 0.05.")
-    r_min = min_replicates(level)
-    _check_int(
-        replicates,
-        "replicates",
-        r_min,
-        str(r_min),
-        why=f" for a test at level {level:g} (the smallest p-value is "
-        "1/(replicates + 1): with fewer the check could never fail)",
-    )
+    _check_level(level, replicates)
     if m > n:
         raise ValueError(
             f"m must be at most the number of samples (got m={m}, {n} samples); "
@@ -402,23 +392,7 @@ def model_check(
     held, floor = noise_floor(
         toy, m, replicates=replicates, seed=seed, progress=progress
     )
-    t = _w2(x, held)
-    f = np.asarray(floor)
-    mean, std = float(f.mean()), float(f.std(ddof=1))
-    spread = std > 1e-12 * max(abs(mean), abs(t), 1e-300)
-    return CheckResult(
-        statistic=t,
-        floor=floor,
-        floor_mean=mean,
-        floor_std=std,
-        z=(t - mean) / std if spread else None,
-        p_value=(1 + int((f >= t).sum())) / (replicates + 1),
-        level=float(level),
-        m=int(m),
-        replicates=int(replicates),
-        law=toy.name,
-        seed=int(seed),
-    )
+    return _result(_w2(x, held), floor, level, m, toy.name, seed)
 
 
 _TAG_PERMUTE = 0x6F7470726D
@@ -485,6 +459,19 @@ def permutation_check(
             f"samples and reference must have rows of one size (got {x.shape[1]} "
             f"and {y.shape[1]} values per row); pass data of the same shape."
         )
+    _check_level(level, replicates)
+    n = x.shape[0]
+    pool = np.concatenate([x, y])
+    rng = np.random.default_rng(_seed(seed, _TAG_PERMUTE))
+    t = _w2(x, y)
+    floor = []
+    for _ in range(replicates):
+        perm = rng.permutation(pool.shape[0])
+        floor.append(_w2(pool[perm[:n]], pool[perm[n:]]))
+    return _result(t, tuple(floor), level, n, name, seed)
+
+
+def _check_level(level: float, replicates: Any) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1) (got {level!r}); pass e.g. 0.05.")
     r_min = min_replicates(level)
@@ -496,14 +483,12 @@ def permutation_check(
         why=f" for a test at level {level:g} (the smallest p-value is "
         "1/(replicates + 1): with fewer the check could never fail)",
     )
-    n = x.shape[0]
-    pool = np.concatenate([x, y])
-    rng = np.random.default_rng(_seed(seed, _TAG_PERMUTE))
-    t = _w2(x, y)
-    floor = []
-    for _ in range(replicates):
-        perm = rng.permutation(pool.shape[0])
-        floor.append(_w2(pool[perm[:n]], pool[perm[n:]]))
+
+
+def _result(
+    t: float, floor: tuple[float, ...], level: float, m: int, law: str, seed: int
+) -> CheckResult:
+    """The Monte Carlo p-value and z-score of ``t`` against the replicates."""
     f = np.asarray(floor)
     mean, std = float(f.mean()), float(f.std(ddof=1))
     spread = std > 1e-12 * max(abs(mean), abs(t), 1e-300)
@@ -513,11 +498,11 @@ def permutation_check(
         floor_mean=mean,
         floor_std=std,
         z=(t - mean) / std if spread else None,
-        p_value=(1 + int((f >= t).sum())) / (replicates + 1),
+        p_value=(1 + int((f >= t).sum())) / (len(floor) + 1),
         level=float(level),
-        m=int(n),
-        replicates=int(replicates),
-        law=name,
+        m=int(m),
+        replicates=len(floor),
+        law=law,
         seed=int(seed),
     )
 
