@@ -314,8 +314,11 @@ def test_train_and_sample_cli_on_an_image_file(tmp_path, capsys):
     assert main([*args, "--steps", "3", "--quiet", "--config", str(cfg)]) == 0
     report = (out / "report.md").read_text()
     assert "## Images" in report and "PCA" in report
+    assert "Exact W2 in pixel space: NOT indistinguishable" in report  # 3 steps
+    assert "No model check" not in report  # the W2 test gives the verdict
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"recon_pca", "mmd_p_value", "frechet", "frechet_floor"} <= set(metrics)
+    assert metrics["w2_pixels_p_value"] <= 0.05 < metrics["w2_pixels_z"]
     for name in ("samples.png", "reconstructions.png", "interpolations.png"):
         assert (out / name).is_file()
     s1, s2 = tmp_path / "s1.npy", tmp_path / "s2.npy"

@@ -15,8 +15,9 @@ key is still the current one; otherwise (no compiler at install time, a
 changed source in a checkout, another CPU) it is compiled on first use with
 the system C++ compiler (``$CXX``, else ``g++``, ``c++`` or ``clang++``) into
 ``$OTGEN_CACHE`` (default ``~/.cache/otgen``), once per key: a compiler run
-of several seconds, then loaded from the cache. :data:`origin` says which. The chooser of
-:mod:`otgen.ot._reduce` never asks for it below ``NATIVE_MIN_PAIRS`` pairs.
+of several seconds, then loaded from the cache. :data:`origin` says which.
+The chooser of :mod:`otgen.ot._reduce` never asks for it below
+``NATIVE_MIN_PAIRS`` pairs.
 Every entry point checks the dtype, device and shape of its arrays before
 passing their pointers, and the library is bound only if its ABI version and
 its own description of each C signature (``otg_signatures``) match
