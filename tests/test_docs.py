@@ -86,10 +86,17 @@ def test_api_reference_lists_every_public_name(module):
 def _modules() -> list[str]:
     import otgen
 
+    def python_source(m: pkgutil.ModuleInfo) -> bool:
+        # the native loops' shared library (otgen/ot/_native/_reduce*.so,
+        # built by pip install) sits in the package but is loaded with ctypes,
+        # never imported
+        spec = m.module_finder.find_spec(m.name)
+        return spec is not None and str(spec.origin).endswith(".py")
+
     return sorted(
         m.name
         for m in pkgutil.walk_packages(otgen.__path__, "otgen.")
-        if not m.name.endswith("__main__")
+        if not m.name.endswith("__main__") and python_source(m)
     )
 
 
