@@ -129,6 +129,7 @@ def test_install_time_build_loads_without_compiling(tmp_path):
     env = {
         **__import__("os").environ,
         "OTGEN_CACHE": str(tmp_path),
+        "OTGEN_NATIVE": "1",  # also under CI's OTGEN_NATIVE=0 step
         "CXX": "",
         "PATH": str(tmp_path),
     }
