@@ -196,8 +196,18 @@ def check_p(p: Any, name: str = "p") -> float:
     return v
 
 
-def check_cost_matrix(C: ArrayLike, n: int | None = None, m: int | None = None):
-    """Validate a cost matrix: 2-D, finite, non-empty, of shape (n, m) if given."""
+def check_cost_matrix(
+    C: ArrayLike,
+    n: int | None = None,
+    m: int | None = None,
+    *,
+    known_finite: bool = False,
+):
+    """Validate a cost matrix: 2-D, finite, non-empty, of shape (n, m) if given.
+
+    ``known_finite``: the caller has already scanned C's values (the scan of
+    :func:`otgen.ot.exact.emd`), so that pass is skipped.
+    """
     t = to_tensor(C, "C")
     if t.ndim != 2:
         raise ValueError(
@@ -214,7 +224,8 @@ def check_cost_matrix(C: ArrayLike, n: int | None = None, m: int | None = None):
             f"C must have shape ({n}, {m}) to match a and b (got "
             f"{_describe(t)}); check the order of the arguments."
         )
-    check_finite(t, "C")
+    if not known_finite:
+        check_finite(t, "C")
     return t
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from otgen._imports import quiet_import
+from otgen.ot._scan import support_and_violation
 
 __all__ = [
     "Solution",
@@ -59,7 +60,10 @@ def fill_zero_weight_duals(
 
 
 def _normalise(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray
+    a: np.ndarray,
+    b: np.ndarray,
+    c: np.ndarray,
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
     r"""Unit masses and costs in [-1, 1]: POT's simplex has absolute tolerances.
 
@@ -71,7 +75,9 @@ def _normalise(
     an = a / mass
     bn = b / float(b.sum())
     bn = bn * an.sum() / bn.sum()
-    lo, hi = float(c.min(initial=0.0)), float(c.max(initial=0.0))
+    if bounds is None:
+        bounds = float(c.min(initial=0.0)), float(c.max(initial=0.0))
+    lo, hi = bounds
     scale = max(hi, -lo)  # max |c| without an (n, m) temporary
     scale = scale if scale > 0 else 1.0
     return an, bn, mass, scale, min(lo, 0.0)
@@ -95,18 +101,24 @@ def _check_code(code: int, cap: int) -> bool:
 
 
 def network_simplex(
-    a: np.ndarray, b: np.ndarray, C: np.ndarray, max_iter: int | None = None
+    a: np.ndarray,
+    b: np.ndarray,
+    C: np.ndarray,
+    max_iter: int | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> Solution:
     r"""Solve by POT's C++ network simplex (any weights, n != m).
 
     The costs are divided by :math:`\max |C|` and the weights by their mass
     before the call, and the potentials and plan scaled back: POT's
     tolerances are absolute, so this makes the solver scale-equivariant.
+    ``bounds``: C's smallest and largest entry (each including 0), when the
+    caller has them (a pass over C saved).
     """
     emd_c = quiet_import("ot.lp.emd_wrap").emd_c
     cap = UNBOUNDED_ITER if max_iter is None else int(max_iter)
     C = np.ascontiguousarray(C, dtype=np.float64)
-    an, bn, mass, scale, shift = _normalise(a, b, C)
+    an, bn, mass, scale, shift = _normalise(a, b, C, bounds)
     # The C++ solver reports a 1 x 1 problem (after it drops zero weights) with
     # a negative cost as infeasible; a constant shift changes neither the plan
     # nor the certificate (f shifts by the same constant).
@@ -120,15 +132,16 @@ def network_simplex(
         Cs = (C - shift) / scale
     G, _, f, g, code = emd_c(an, bn, Cs, cap, 1, None, None)
     converged = _check_code(code, cap)
-    # A boolean mask first: 15-20x faster than np.nonzero on the float matrix.
-    idx = np.flatnonzero(G != 0)
-    rows, cols = np.divmod(idx, G.shape[1])
-    vals = G.ravel()[idx] * mass
     f = np.array(f, dtype=np.float64) * scale + shift
     g = np.array(g, dtype=np.float64) * scale
     fill_zero_weight_duals(a, b, C, f, g)
+    # The plan's non-zeros and the certificate in one pass over G and C.
+    rows, cols, vals, viol = support_and_violation(G, C, f, g)
+    vals = vals * mass
     value = float(np.dot(vals, C[rows, cols]))
-    return Solution(rows, cols, vals, f, g, value, "network_simplex", converged)
+    return Solution(
+        rows, cols, vals, f, g, value, "network_simplex", converged, max_violation=viol
+    )
 
 
 def sparse_simplex(

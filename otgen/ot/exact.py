@@ -38,6 +38,7 @@ from otgen._validation import (
 )
 from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._exact_multiscale import dense_costs, multiscale_exact, pair_costs
+from otgen.ot._scan import cost_stats, max_violation
 from otgen.ot._solvers import (
     Solution,
     assignment,
@@ -68,20 +69,6 @@ _HUGE = 1e8
 
 def _np64(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64, copy=False)
-
-
-def _max_violation(f: np.ndarray, g: np.ndarray, C: np.ndarray) -> float:
-    r""":math:`\max_{ij} (f_i + g_j - C_{ij})^+` in row blocks of ~2^20 entries.
-
-    Blocks keep the check's memory at 8 MiB instead of a second (n, m) matrix
-    (200 MB at n = m = 5000, next to POT's C and plan) and out of page faults.
-    """
-    step = max(1, (1 << 20) // max(C.shape[1], 1))
-    worst = 0.0
-    for s in range(0, C.shape[0], step):
-        inner = (g[None, :] - C[s : s + step]).max(1)  # max_j (g_j - C_ij)
-        worst = max(worst, float((f[s : s + step] + inner).max()))
-    return worst
 
 
 def _frame(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> tuple[np.ndarray, float]:
@@ -134,7 +121,12 @@ def _choose(n: int, m: int, d: int, cost: Cost) -> str:
 
 
 def _solve_matrix(
-    a: np.ndarray, b: np.ndarray, C: np.ndarray, solver: str, max_iter: int | None
+    a: np.ndarray,
+    b: np.ndarray,
+    C: np.ndarray,
+    solver: str,
+    max_iter: int | None,
+    bounds: tuple[float, float] | None = None,
 ) -> Solution:
     n, m = C.shape
     square_uniform = n == m and is_uniform(a) and is_uniform(b)
@@ -153,7 +145,7 @@ def _solve_matrix(
         sol.f, sol.g = sol.f * scale, sol.g * scale
         sol.value = float(np.dot(sol.vals, C[sol.rows, sol.cols]))
         return sol
-    return network_simplex(a, b, C, max_iter)
+    return network_simplex(a, b, C, max_iter, bounds=bounds)
 
 
 def _solve_masked(
@@ -244,7 +236,7 @@ def _finish(
         scale = unit
     if viol is None and C64 is not None:
         Cv = C64 if allowed is None else np.where(allowed, C64, np.inf)
-        viol = _max_violation(sol.f, sol.g, Cv)
+        viol = max_violation(sol.f, sol.g, Cv)
         if scale is None:
             scale = _abs_max(C64)
     scale = scale if scale else 1.0
@@ -335,23 +327,33 @@ def _check_max_iter(max_iter: Any) -> int | None:
     return int(max_iter)
 
 
-def _cost_input(C: ArrayLike) -> tuple[torch.Tensor, np.ndarray | None]:
-    """Validate C, allowing +inf (forbidden pairs): (tensor, allowed mask)."""
+def _cost_input(
+    C: ArrayLike,
+) -> tuple[torch.Tensor, np.ndarray | None, tuple[float, float] | None]:
+    """Validate C, allowing +inf (forbidden pairs): (tensor, allowed mask, bounds).
+
+    ``bounds``: the smallest and largest finite entry, each including 0 (None
+    for input that is not a float matrix on the CPU). One pass over C
+    (:func:`otgen.ot._scan.cost_stats`) finds NaN, -inf and +inf entries and
+    the bounds together.
+    """
     if isinstance(C, torch.Tensor):
         arr = C.detach().cpu().numpy() if C.is_floating_point() else None
     else:
         arr = np.asarray(C)
-    # NumPy's single-threaded scan: torch's parallel one is several times
-    # slower when another process holds a core (10 ms at 500 x 500 measured).
-    if arr is None or arr.ndim != 2 or arr.dtype.kind != "f":
-        return check_cost_matrix(C), None
-    inf = np.isposinf(arr)
-    if not inf.any():
-        return check_cost_matrix(C), None
-    allowed = ~inf
+    if arr is None or arr.ndim != 2 or arr.dtype.kind != "f" or arr.size == 0:
+        return check_cost_matrix(C), None, None
+    n_bad, n_inf, lo, hi = cost_stats(arr)
+    if n_bad:
+        check_cost_matrix(C)  # raises, naming the NaN or -inf entries
+    if not n_inf:
+        return check_cost_matrix(C, known_finite=True), None, (lo, hi)
+    allowed = ~np.isposinf(arr)
     t = C if isinstance(C, torch.Tensor) else torch.from_numpy(arr)
-    Ct = check_cost_matrix(torch.where(torch.from_numpy(inf).to(t.device), 0.0, t))
-    return torch.where(torch.from_numpy(allowed).to(t.device), Ct, t), allowed
+    Ct = check_cost_matrix(
+        torch.where(torch.from_numpy(~allowed).to(t.device), 0.0, t), known_finite=True
+    )
+    return torch.where(torch.from_numpy(allowed).to(t.device), Ct, t), allowed, (lo, hi)
 
 
 def emd(
@@ -422,7 +424,7 @@ def emd(
     2.5
     """
     as_torch = is_torch(a, b, C)
-    Ct, allowed = _cost_input(C)
+    Ct, allowed, bounds = _cost_input(C)
     n, m = Ct.shape
     ta = check_weights(a, n, "a", Ct)
     tb = check_weights(b, m, "b", Ct)
@@ -436,7 +438,7 @@ def emd(
     # median of C costs a tenth of the solve).
     step = max(1, finite.size // 2_000)
     typical = float(np.median(np.abs(finite[::step]))) if finite.size else 0.0
-    largest = _abs_max(finite)
+    largest = max(bounds[1], -bounds[0]) if bounds else _abs_max(finite)
     if typical > 0 and largest > _HUGE * typical:
         huge = np.abs(C64) > _HUGE * typical
         allowed = ~huge if allowed is None else allowed & ~huge
@@ -444,7 +446,7 @@ def emd(
     if allowed is not None:
         sol = _solve_masked(_np64(ta), _np64(tb), C64, allowed, max_iter)
     else:
-        sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter)
+        sol = _solve_matrix(_np64(ta), _np64(tb), C64, solver, max_iter, bounds=bounds)
     return _finish(
         sol,
         a=ta,
@@ -617,7 +619,7 @@ def exact_ot(
     if sol.max_violation is None and (C64 is not None or n * m <= _MAX_CHECK):
         if C64 is None:  # the line: the certificate is checked up to 4e6 pairs
             C64 = dense_costs(xn, yn, c)
-        sol.max_violation = _max_violation(sol.f, sol.g, C64)
+        sol.max_violation = max_violation(sol.f, sol.g, C64)
     sol.f, sol.g = sol.f * unit, sol.g * unit
     if sol.max_violation is not None:
         sol.max_violation *= unit

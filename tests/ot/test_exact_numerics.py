@@ -111,8 +111,8 @@ def test_failed_certificate_is_never_converged(monkeypatch, xy):
     x, y = xy
     real = exact_mod.network_simplex
 
-    def wrong(a, b, C, max_iter=None):
-        sol = real(a, b, C, max_iter)
+    def wrong(a, b, C, max_iter=None, **kw):
+        sol = real(a, b, C, max_iter, **kw)
         # A planted defect: the potentials of a correct plan, one raised.
         f = sol.f.copy()
         f[0] += 0.5 * float(np.abs(C).max())
