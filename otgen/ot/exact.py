@@ -344,14 +344,14 @@ def _cost_input(
     if arr is None or arr.ndim != 2 or arr.dtype.kind != "f" or arr.size == 0:
         return check_cost_matrix(C), None, None
     n_bad, n_inf, lo, hi = cost_stats(arr)
-    if n_bad:
-        check_cost_matrix(C)  # raises, naming the NaN or -inf entries
     if not n_inf:
-        return check_cost_matrix(C, known_finite=True), None, (lo, hi)
+        # Raises if there are NaN or -inf entries, naming the first.
+        return check_cost_matrix(C, known_finite=not n_bad), None, (lo, hi)
     allowed = ~np.isposinf(arr)
     t = C if isinstance(C, torch.Tensor) else torch.from_numpy(arr)
-    Ct = check_cost_matrix(
-        torch.where(torch.from_numpy(~allowed).to(t.device), 0.0, t), known_finite=True
+    Ct = check_cost_matrix(  # raises on NaN or -inf, not counting the +inf
+        torch.where(torch.from_numpy(~allowed).to(t.device), 0.0, t),
+        known_finite=not n_bad,
     )
     return torch.where(torch.from_numpy(allowed).to(t.device), Ct, t), allowed, (lo, hi)
 

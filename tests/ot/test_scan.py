@@ -31,8 +31,8 @@ def test_cost_stats_counts_nan_and_minus_inf():
 
 def test_max_violation_matches_numpy():
     rng = np.random.default_rng(1)
-    C = rng.random((40, 30))
-    f, g = rng.normal(size=40), rng.normal(size=30)
+    C = rng.random((70, 30))
+    f, g = rng.normal(size=70), rng.normal(size=30)
     ref = max(float((f[:, None] + g[None, :] - C).max()), 0.0)
     assert max_violation(f, g, C) == pytest.approx(ref, rel=0, abs=1e-15)
     # Feasible potentials: no violation; forbidden pairs (inf) never violate.
@@ -42,6 +42,19 @@ def test_max_violation_matches_numpy():
 def test_max_violation_nan_fails_the_certificate():
     f, g = np.array([0.0, np.nan]), np.zeros(3)
     assert np.isnan(max_violation(f, g, np.ones((2, 3))))
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+@pytest.mark.parametrize("with_inf", [False, True])
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_nan_and_minus_inf_are_refused(bad, with_inf, as_torch):
+    C = np.ones((3, 3))
+    C[1, 2] = bad
+    if with_inf:
+        C[0, 0] = np.inf
+    # Only the NaN or -inf entry is counted, not the forbidden pair.
+    with pytest.raises(ValueError, match=r"C must be finite \(got 1 NaN or inf"):
+        otgen.emd(None, None, torch.from_numpy(C) if as_torch else C)
 
 
 def test_emd_errors_unchanged_by_the_scan():
