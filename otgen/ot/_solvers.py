@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from otgen._imports import quiet_import
-from otgen.ot._scan import support_and_violation
 
 __all__ = [
     "Solution",
@@ -136,6 +135,8 @@ def network_simplex(
     g = np.array(g, dtype=np.float64) * scale
     fill_zero_weight_duals(a, b, C, f, g)
     # The plan's non-zeros and the certificate in one pass over G and C.
+    from otgen.ot._scan import support_and_violation  # Numba: not at import
+
     rows, cols, vals, viol = support_and_violation(G, C, f, g)
     vals = vals * mass
     value = float(np.dot(vals, C[rows, cols]))

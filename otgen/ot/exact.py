@@ -38,7 +38,6 @@ from otgen._validation import (
 )
 from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._exact_multiscale import dense_costs, multiscale_exact, pair_costs
-from otgen.ot._scan import cost_stats, max_violation
 from otgen.ot._solvers import (
     Solution,
     assignment,
@@ -69,6 +68,16 @@ _HUGE = 1e8
 
 def _np64(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float64, copy=False)
+
+
+def _scan():
+    """:mod:`otgen.ot._scan`, imported on first use.
+
+    Numba (0.4 s to import) is not loaded by ``import otgen``.
+    """
+    from otgen.ot import _scan
+
+    return _scan
 
 
 def _frame(x: torch.Tensor, y: torch.Tensor, cost: Cost) -> tuple[np.ndarray, float]:
@@ -236,7 +245,7 @@ def _finish(
         scale = unit
     if viol is None and C64 is not None:
         Cv = C64 if allowed is None else np.where(allowed, C64, np.inf)
-        viol = max_violation(sol.f, sol.g, Cv)
+        viol = _scan().max_violation(sol.f, sol.g, Cv)
         if scale is None:
             scale = _abs_max(C64)
     scale = scale if scale else 1.0
@@ -343,7 +352,7 @@ def _cost_input(
         arr = np.asarray(C)
     if arr is None or arr.ndim != 2 or arr.dtype.kind != "f" or arr.size == 0:
         return check_cost_matrix(C), None, None
-    n_bad, n_inf, lo, hi = cost_stats(arr)
+    n_bad, n_inf, lo, hi = _scan().cost_stats(arr)
     if not n_inf:
         # Raises if there are NaN or -inf entries, naming the first.
         return check_cost_matrix(C, known_finite=not n_bad), None, (lo, hi)
@@ -619,7 +628,7 @@ def exact_ot(
     if sol.max_violation is None and (C64 is not None or n * m <= _MAX_CHECK):
         if C64 is None:  # the line: the certificate is checked up to 4e6 pairs
             C64 = dense_costs(xn, yn, c)
-        sol.max_violation = max_violation(sol.f, sol.g, C64)
+        sol.max_violation = _scan().max_violation(sol.f, sol.g, C64)
     sol.f, sol.g = sol.f * unit, sol.g * unit
     if sol.max_violation is not None:
         sol.max_violation *= unit
