@@ -104,3 +104,15 @@ def test_support_and_violation_matches_numpy():
     np.testing.assert_array_equal(vals, full.ravel())
     f[2] = np.nan
     assert np.isnan(support_and_violation(G, C, f, g)[3])
+
+
+def test_import_otgen_does_not_load_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, otgen; print('numba' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
