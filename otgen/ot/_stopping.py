@@ -82,7 +82,9 @@ class ValueRule:
     size of the potentials times the mass (the rounding floor's scale) and
     :math:`\varepsilon\, m(a)`; it returns True once the estimated
     remaining gain is at most ``rtol (|value| + eps m(a))``. ``remaining`` is
-    the last estimate, relative to that scale (inf before there is one).
+    the last estimate, relative to that scale (inf before there is one, or
+    while the increments do not shrink); ``last`` the last increment, relative
+    to the same scale.
 
     The estimate is the larger of two tails: the geometric one
     :math:`\Delta_k \rho / (1 - \rho)`, and the power-law one
@@ -98,6 +100,7 @@ class ValueRule:
         self.unit = unit  # unit roundoff of the working dtype
         self.steps: list[float] = []
         self.remaining = math.inf
+        self.last = math.inf
 
     def update(self, value: float, step: float, size: float, eps_mass: float) -> bool:
         noise = _NOISE_UNITS * self.unit * size
@@ -115,4 +118,5 @@ class ValueRule:
         else:
             tail = math.inf
         self.remaining = tail / scale if scale > 0 else (0.0 if tail == 0 else tail)
+        self.last = d[-1] / scale if scale > 0 else d[-1]
         return self.remaining <= self.rtol

@@ -211,6 +211,7 @@ class _Sol:
     why: str = ""  # a further reason for converged=False
     value_ok: bool = True  # the value rule held (or was off)
     remaining: float = 0.0  # what the value may still gain, relative to it
+    last_step: float = 0.0  # the value's last increment, relative to it
 
 
 def _residual(
@@ -386,7 +387,7 @@ def _loop(
     sol = _Sol(f, g, sg, sf, n_iter, done, (err, err_b), tuple(schedule))
     sol.capped = not done
     if rule is not None:
-        sol.remaining = rule.remaining
+        sol.remaining, sol.last_step = rule.remaining, rule.last
         sol.value_ok = rule.remaining <= rule.rtol
     return sol
 
@@ -1095,12 +1096,20 @@ def _warn(what: str, sol: _Sol, eps: float, stop: Stop, max_iter: int) -> None:
             "increase eps)"
         )
     if sol.capped and not sol.value_ok:
-        parts.append(
-            f"after max_iter={max_iter} iterations at eps={eps:g} the value may "
-            f"still move by about {sol.remaining:.2e} of itself (estimated), more "
-            f"than rtol={stop.rtol:g} (increase max_iter, loosen rtol or "
-            "increase eps)"
-        )
+        after = f"after max_iter={max_iter} iterations at eps={eps:g}"
+        if math.isfinite(sol.remaining):
+            parts.append(
+                f"{after} the value may still move by about {sol.remaining:.2e} of "
+                f"itself (estimated), more than rtol={stop.rtol:g} (increase "
+                "max_iter, loosen rtol or increase eps)"
+            )
+        else:  # too few increments, or increments that do not shrink yet
+            parts.append(
+                f"{after} what the value may still gain has no estimate to hold "
+                f"against rtol={stop.rtol:g}: its increments had not begun to "
+                f"shrink steadily (the last was {sol.last_step:.2e} of the value; "
+                "increase max_iter or eps)"
+            )
     if not sol.capped and stop.marginal and err > tol:
         # a float32 loop stopped by its own rounding
         parts.append(

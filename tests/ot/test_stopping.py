@@ -188,6 +188,21 @@ def test_capped_value_rule_warns_and_is_not_converged():
     assert not r.converged
 
 
+def test_capped_warning_says_whether_it_has_an_estimate():
+    x, y = clouds(300, 300, 3, seed=11)
+    # Too few increments for an estimate: the warning says so, with the last
+    # increment, and prints no "inf".
+    with pytest.warns(UserWarning, match="no estimate") as rec:
+        otgen.sinkhorn(x, y, max_iter=2)
+    text = " ".join(str(w.message) for w in rec)
+    assert "inf" not in text.replace("info", "")
+    assert "the last was" in text
+    # Enough shrinking increments: the estimate, which exceeds rtol.
+    with pytest.warns(UserWarning, match="may still move by about") as rec:
+        otgen.sinkhorn(x, y, rtol=1e-12, max_iter=60)
+    assert "no estimate" not in " ".join(str(w.message) for w in rec)
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
