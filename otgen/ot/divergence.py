@@ -22,7 +22,13 @@ from otgen._arrays import ArrayLike, is_torch, scalar_output
 from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._reduce import Backend
 from otgen.ot.costs import CostLike
-from otgen.ot.sinkhorn import _check_progress, _prepare, _solve, _warn
+from otgen.ot.sinkhorn import (
+    _check_progress,
+    _not_converged,
+    _prepare,
+    _solve,
+    _warn,
+)
 
 __all__ = ["sinkhorn_divergence"]
 
@@ -149,6 +155,7 @@ def sinkhorn_divergence(
         ty, tb = tx, ta  # identical inputs: three symmetric problems
     kw = dict(eps=e, cost=c, reach=rv, scaling=s, stop=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
+    why = []  # one warning for the three problems
     for u, v, wu, wv, coef, label, sides in (
         (tx, ty, ta, tb, 1.0, "OT(a,b)", ("x", "y")),
         (tx, tx, ta, ta, -0.5, "OT(a,a)", ("x", "x")),
@@ -157,8 +164,10 @@ def sinkhorn_divergence(
         view = None if shard is None else shard.view(*sides)
         res = _solve(u, v, wu, wv, progress=label if show else None, shard=view, **kw)
         if not res.sol.converged:
-            _warn("sinkhorn_divergence", res.sol, e, t, mi)
+            why.append(f"{label}: {_not_converged(res.sol, e, t, mi)}")
         total = total + coef * res.value
+    if why:
+        _warn("sinkhorn_divergence", "; ".join(why))
     if rv is not None:
         total = total + 0.5 * e * (ta.sum() - tb.sum()) ** 2
     # S_eps >= 0 [1, Thm 1; 2]: a negative total is the stopping tolerance of

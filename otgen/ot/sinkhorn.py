@@ -1086,7 +1086,8 @@ def _stop_rule(tol, rtol, reach) -> Stop:
     return Stop(t, DEFAULT_RTOL, False)
 
 
-def _warn(what: str, sol: _Sol, eps: float, stop: Stop, max_iter: int) -> None:
+def _not_converged(sol: _Sol, eps: float, stop: Stop, max_iter: int) -> str:
+    """Why a solve did not converge, in words (for the warning)."""
     err, tol = max(sol.err), stop.tol
     parts = []
     if sol.capped and stop.marginal and err > tol:
@@ -1118,9 +1119,12 @@ def _warn(what: str, sol: _Sol, eps: float, stop: Stop, max_iter: int) -> None:
         )
     if sol.why:
         parts.append(sol.why)
+    return "; ".join(parts)
+
+
+def _warn(what: str, why: str) -> None:
     warnings.warn(
-        f"{what} did not converge: {'; '.join(parts)}. The result is approximate "
-        "(converged=False).",
+        f"{what} did not converge: {why}. The result is approximate (converged=False).",
         UserWarning,
         stacklevel=3,
     )
@@ -1353,7 +1357,7 @@ def sinkhorn(
     )
     sol = res.sol
     if not sol.converged:
-        _warn("sinkhorn", sol, e, t, mi)
+        _warn("sinkhorn", _not_converged(sol, e, t, mi))
     plan = None
     if shard is None:
         plan = EntropicPlan(

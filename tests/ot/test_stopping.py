@@ -228,3 +228,12 @@ def test_numpy_and_torch_agree():
     vt = float(otgen.sinkhorn(x, y).value)
     vn = float(otgen.sinkhorn(x.numpy(), y.numpy()).value)
     assert np.isclose(vt, vn, rtol=1e-12)
+
+
+def test_capped_divergence_warns_once_naming_its_problems():
+    x, y = clouds(200, 150, 3, seed=12)
+    with pytest.warns(UserWarning) as rec:
+        otgen.sinkhorn_divergence(x, y, max_iter=2)
+    mine = [w for w in rec if "sinkhorn_divergence did not converge" in str(w.message)]
+    assert len(mine) == 1
+    assert all(k in str(mine[0].message) for k in ("OT(a,b)", "OT(a,a)", "OT(b,b)"))
