@@ -186,58 +186,20 @@ def sparse_simplex(
     return Solution(r, k, vals, f, g, value, "network_simplex", converged)
 
 
-def _assignment_duals(
-    C: np.ndarray, sigma: np.ndarray, max_rounds: int, block: int = 64
-) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Dual potentials of an optimal assignment by label-correcting shortest paths.
-
-    With u_i = C[i, sigma_i] - v[sigma_i], feasibility u_i + v_j <= C_ij reads
-    v_j <= v[sigma_i] + C_ij - C[i, sigma_i]: shortest-path distances in a graph
-    with no negative cycle (the assignment is optimal). Rows are relaxed in
-    blocks from a queue (Bellman-Ford with a FIFO queue: a row is queued again
-    only when its source column improved), so improvements propagate within a
-    pass; ``max_rounds`` caps the work at that many full passes over C.
-    """
-    n = C.shape[0]
-    diag = C[np.arange(n), sigma]
-    row_of = np.empty(n, dtype=np.int64)
-    row_of[sigma] = np.arange(n)
-    v = np.zeros(n)
-    queued = np.ones(n, dtype=bool)
-    pending = [np.arange(n)]
-    work, budget = 0, max_rounds * n
-    while pending:
-        batch = np.concatenate(pending)
-        pending = []
-        for s in range(0, batch.size, block):
-            rows = batch[s : s + block]
-            queued[rows] = False
-            work += rows.size
-            cand = ((v[sigma[rows]] - diag[rows])[:, None] + C[rows]).min(axis=0)
-            better = np.flatnonzero(cand < v)
-            if better.size:
-                v[better] = cand[better]
-                new = row_of[better]
-                new = new[~queued[new]]
-                queued[new] = True
-                pending.append(new)
-        if pending and work >= budget:
-            return diag - v[sigma], v, -(-work // n), False
-    return diag - v[sigma], v, -(-work // n), True
-
-
 def assignment(C: np.ndarray, max_iter: int | None = None) -> Solution:
     """Solve a square problem with uniform weights by SciPy's Jonker-Volgenant.
 
     Potentials come from a queue-based Bellman-Ford relaxation (at most ``n``
-    passes; typically a few dozen).
+    passes; typically a few): :mod:`otgen.ot._shortest_paths`.
     """
     from scipy.optimize import linear_sum_assignment
+
+    from otgen.ot._shortest_paths import assignment_potentials  # Numba: lazily
 
     n = C.shape[0]
     rows, sigma = linear_sum_assignment(C)
     rounds = n + 1 if max_iter is None else int(max_iter)
-    u, v, it, ok = _assignment_duals(C, sigma, rounds)
+    u, v, it, ok = assignment_potentials(C, sigma, rounds)
     if not ok:
         warnings.warn(
             f"the dual potentials of the assignment did not settle within "

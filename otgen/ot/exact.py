@@ -146,7 +146,8 @@ def _solve_matrix(
                 f"m={m}, uniform a: {is_uniform(a)}, uniform b: {is_uniform(b)}); "
                 "use solver='network_simplex' or 'auto'."
             )
-        scale = float(np.abs(C).max(initial=0.0)) or 1.0
+        lo, hi = bounds if bounds is not None else (float(C.min()), float(C.max()))
+        scale = max(hi, -lo) or 1.0  # max |C|, without an (n, m) temporary
         scale = 1.0 if 1e-2 <= scale <= 1e4 else scale  # as network_simplex
         sol = assignment(C / scale if scale != 1.0 else C, max_iter)
         mass = float(a.sum())

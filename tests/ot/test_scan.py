@@ -116,3 +116,24 @@ def test_import_otgen_does_not_load_numba():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assignment_potentials_certify_scipys_matching(seed):
+    from scipy.optimize import linear_sum_assignment
+
+    from otgen.ot._shortest_paths import assignment_potentials
+
+    rng = np.random.default_rng(seed)
+    n = 60 + 17 * seed
+    C = rng.normal(size=(n, n)) if seed % 2 else rng.random((n, n)) * 10
+    rows, sigma = linear_sum_assignment(C)
+    u, v, passes, ok = assignment_potentials(C, sigma, n + 1)
+    assert ok and passes >= 1
+    slack = C - u[:, None] - v[None, :]
+    assert slack.min() >= -1e-12 * np.abs(C).max()  # feasible
+    np.testing.assert_allclose(slack[rows, sigma], 0.0, atol=1e-12)  # tight
+    assert u.sum() + v.sum() == pytest.approx(C[rows, sigma].sum(), rel=1e-12)
+    # A suboptimal matching has a negative cycle: the relaxation never settles.
+    worse = np.roll(sigma, 1)
+    assert not assignment_potentials(C, worse, 3)[3]
