@@ -23,7 +23,6 @@ from otgen.ot._batch import is_batched, over_batch
 from otgen.ot._reduce import Backend
 from otgen.ot.costs import CostLike
 from otgen.ot.sinkhorn import (
-    _check_progress,
     _not_converged,
     _prepare,
     _solve,
@@ -132,7 +131,7 @@ def sinkhorn_divergence(
         kw.update(progress=progress)
         return over_batch(sinkhorn_divergence, x, y, a, b, **kw)
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, c, rv, e, s, t, mi, shard = _prepare(
+    tx, ty, ta, tb, c, rv, e, s, t, mi, shard, show = _prepare(
         x,
         y,
         a,
@@ -147,12 +146,8 @@ def sinkhorn_divergence(
         rtol=rtol,
         max_iter=max_iter,
         group=group,
+        progress=progress,
     )
-    show = _check_progress(progress, tx.shape[0], ty.shape[0])
-    if shard is not None:
-        show = show and shard.rank == 0
-    if (x is y and a is b) if shard is None else shard.same:
-        ty, tb = tx, ta  # identical inputs: three symmetric problems
     kw = dict(eps=e, cost=c, reach=rv, scaling=s, stop=t, max_iter=mi, backend=backend)
     total = torch.zeros((), dtype=tx.dtype, device=tx.device)
     why = []  # one warning for the three problems

@@ -1023,16 +1023,34 @@ def _describe(cost: Cost, rho: float | None) -> str:
 
 
 def _prepare(
-    x, y, a, b, *, eps, cost, p, q, reach, scaling, tol, rtol, max_iter, group=None
+    x,
+    y,
+    a,
+    b,
+    *,
+    eps,
+    cost,
+    p,
+    q,
+    reach,
+    scaling,
+    tol,
+    rtol,
+    max_iter,
+    group=None,
+    progress=None,
 ):
     """Validate the common arguments of sinkhorn and sinkhorn_divergence.
 
     ``group``: the process group of a sharded problem (see
     :mod:`otgen.ot._sharded`); the ranks' inputs are checked together and
     gathered, and the checks below run on the global clouds. Returns the
-    validated arguments and the :class:`~otgen.ot._sharded.Shard` (None in
-    one process).
+    validated arguments, the :class:`~otgen.ot._sharded.Shard` (None in one
+    process) and whether to show a progress bar (rank 0 only). Identical
+    inputs (``x is y and a is b`` on every rank) come back as the same
+    tensors, which selects the faster symmetric loop.
     """
+    same = x is y and a is b
     shard = None
     if group is not None:
         from otgen.ot._sharded import open_shard
@@ -1066,7 +1084,12 @@ def _prepare(
     s = _check_scaling(scaling)
     t = _stop_rule(tol, rtol, reach)
     mi = _check_max_iter(max_iter)
-    return tx, ty, ta, tb, c, rv, e, s, t, mi, shard
+    show = _check_progress(progress, tx.shape[0], ty.shape[0])
+    if shard is not None:
+        show = show and shard.rank == 0
+    if shard.same if shard is not None else same:
+        ty, tb = tx, ta
+    return tx, ty, ta, tb, c, rv, e, s, t, mi, shard, show
 
 
 def _stop_rule(tol, rtol, reach) -> Stop:
@@ -1319,7 +1342,7 @@ def sinkhorn(
     (True, True)
     """
     as_torch = is_torch(x, y, a, b)
-    tx, ty, ta, tb, c, rv, e, s, t, mi, shard = _prepare(
+    tx, ty, ta, tb, c, rv, e, s, t, mi, shard, show = _prepare(
         x,
         y,
         a,
@@ -1334,12 +1357,8 @@ def sinkhorn(
         rtol=rtol,
         max_iter=max_iter,
         group=group,
+        progress=progress,
     )
-    show = _check_progress(progress, tx.shape[0], ty.shape[0])
-    if shard is not None:
-        show = show and shard.rank == 0
-    if (x is y and a is b) if shard is None else shard.same:
-        ty, tb = tx, ta  # a symmetric problem: the faster symmetric loop
     res = _solve(
         tx,
         ty,
