@@ -86,6 +86,9 @@ class ValueRule:
     while the increments do not shrink); ``last`` the last increment, relative
     to the same scale.
 
+    A value that alternates between two numbers (the working precision's
+    rounding cycle) has the cycle's amplitude as its remaining change.
+
     The estimate is the larger of two tails: the geometric one
     :math:`\Delta_k \rho / (1 - \rho)`, and the power-law one
     :math:`\Delta_k k / (\alpha - 1)` for increments decaying like
@@ -101,14 +104,21 @@ class ValueRule:
         self.steps: list[float] = []
         self.remaining = math.inf
         self.last = math.inf
+        self.values: list[float] = []  # the last four values
 
     def update(self, value: float, step: float, size: float, eps_mass: float) -> bool:
         noise = _NOISE_UNITS * self.unit * size
         self.steps.append(0.0 if abs(step) <= noise else abs(step))
-        d, k = self.steps, len(self.steps)
+        self.values = [*self.values[-3:], value]
+        d, k, v = self.steps, len(self.steps), self.values
         scale = abs(value) + eps_mass
         if k >= 2 and d[-1] == 0.0 and d[-2] == 0.0:
             tail = 0.0  # the value no longer moves in this precision
+        elif len(v) == 4 and v[-1] == v[-3] != v[-2] == v[-4]:
+            # A rounding cycle of period 2 (float32 averaged updates can
+            # alternate between two states): more iterations only repeat it,
+            # so the value stays within the cycle's amplitude.
+            tail = abs(v[-1] - v[-2])
         elif k >= _MIN_STEPS and min(d[-3:]) > 0.0:
             rho = max(d[-1] / d[-2], d[-2] / d[-3])
             tail = math.inf if rho >= 1 else d[-1] * rho / (1 - rho)

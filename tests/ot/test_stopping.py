@@ -237,3 +237,31 @@ def test_capped_divergence_warns_once_naming_its_problems():
     mine = [w for w in rec if "sinkhorn_divergence did not converge" in str(w.message)]
     assert len(mine) == 1
     assert all(k in str(mine[0].message) for k in ("OT(a,b)", "OT(a,a)", "OT(b,b)"))
+
+
+def test_rounding_cycle_bounds_the_remaining_change():
+    # Values alternating between two numbers: more iterations only repeat the
+    # cycle, so what is left is its amplitude (here 1e-6 of the value).
+    rule = ValueRule(1e-4, 2.0**-24)
+    for k in range(8):
+        value = 1.0 + (1e-6 if k % 2 else 0.0)
+        done = rule.update(value, 1e-6, 1e-3, 0.0)
+    assert done and rule.remaining == pytest.approx(1e-6, rel=1e-5)
+    # A cycle wider than rtol is not settled.
+    rule = ValueRule(1e-4, 2.0**-24)
+    for k in range(8):
+        done = rule.update(1.0 + (1e-3 if k % 2 else 0.0), 1e-3, 1e-3, 0.0)
+    assert not done
+
+
+def test_float32_symmetric_cycle_converges_to_the_float64_value():
+    # Averaged symmetric updates in float32 fall into a 2-cycle here (codes
+    # packed near one point, eps = 0.2): this ran to max_iter and warned.
+    g = torch.Generator().manual_seed(0)
+    x = 0.01 * torch.randn(64, 8, generator=g) + 0.5
+    r = otgen.sinkhorn(x, x, eps=0.2)
+    assert r.converged
+    ref = otgen.sinkhorn(x.double(), x.double(), eps=0.2, rtol=1e-10)
+    assert abs(float(r.value) - float(ref.value)) <= DEFAULT_RTOL * (
+        abs(float(ref.value)) + 0.2
+    )
